@@ -1,0 +1,145 @@
+"""Hydra entry point `cl-run`: compose the config, check it, build the parts, run the stream."""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import shutil
+import sys
+import warnings
+from pathlib import Path
+
+import hydra
+from hydra.core.global_hydra import GlobalHydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
+
+from cl.config_checks import ConfigError, check_config
+
+log = logging.getLogger("cl")
+CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+
+
+def _task_group() -> list[str]:
+    """Task configs on the search path: conf/task/ plus any user --config-dir or searchpath."""
+    return GlobalHydra.instance().config_loader().get_group_options("task")
+
+
+def _complete_stream(cfg: DictConfig) -> None:
+    """Load tasks named in stream.order/held_out but not in stream.tasks from the task group."""
+    wanted = list(cfg.stream.order) + list(cfg.stream.held_out or [])
+    with open_dict(cfg):
+        if cfg.stream.tasks is None:
+            cfg.stream.tasks = {}
+        for name in wanted:
+            if name not in cfg.stream.tasks:
+                task = hydra.compose(config_name=f"task/{name}")
+                cfg.stream.tasks[name] = task.task if "task" in task else task
+
+
+def _discard_run_dir(run_dir: Path) -> None:
+    """Remove a run folder that holds nothing but Hydra's own files (a run that never started)."""
+    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+        shutil.rmtree(run_dir)
+
+
+def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
+    if not cfg.base.get("cache", False):
+        return None
+    key = {
+        "model": cfg.model, "tasks": {n: cfg.stream.tasks[n] for n in names}, "base": cfg.base,
+        "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "batch_size": cfg.train.batch_size, "seed": cfg.seed,
+    }  # fmt: skip
+    blob = json.dumps(OmegaConf.to_container(OmegaConf.create(key), resolve=True), sort_keys=True)
+    return Path(cfg.paths.cache_dir) / f"base-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
+
+
+def _quiet_lightning() -> None:
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+    """Build everything from the checked config and run the stream; returns the metrics."""
+    import lightning as L
+
+    from cl.evaluation.matrix import all_metrics
+    from cl.loop import ContinualLoop, TrainingPlan, base_stage
+    from cl.module import ContinualModule
+    from cl.streams.task import Stream
+    from cl.tracking.console import print_summary
+    from cl.tracking.plots import heatmap
+    from cl.tracking.results import write_results
+
+    _quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    tasks = {n: instantiate(cfg.stream.tasks[n], name=n) for n in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
+    stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
+    model, tokenizer = instantiate(cfg.model)
+    module = ContinualModule(
+        model,
+        tokenizer,
+        objective=instantiate(cfg.objective),
+        strategies=[instantiate(s) for s in cfg.strategy.values()],
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler),
+    )
+    resolved = OmegaConf.to_container(cfg, resolve=True)
+    OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
+    tracker = None
+    if cfg.logger.kind == "wandb":
+        from cl.tracking.wandb_run import WandbTracker
+
+        init = {k: cfg.logger[k] for k in ("project", "entity", "group", "job_type", "name")}
+        tracker = WandbTracker(run_dir, resolved, mode=cfg.logger.mode, tags=list(cfg.logger.tags), **init)
+    trainer_factory = instantiate(cfg.trainer)
+
+    def make_trainer(**overrides):
+        return trainer_factory(logger=tracker.lightning_logger if tracker else False, **overrides)
+
+    plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed)
+    loop = ContinualLoop(module, stream, make_trainer, plan, observers=[tracker] if tracker else [])
+    n_params = sum(p.numel() for p in model.parameters())
+    log.info("stream %s | model %s (%.2fM parameters) | run folder %s", stream.names, type(model).__name__, n_params / 1e6, run_dir)
+    try:
+        if cfg.base.steps > 0:
+            names = list(cfg.base.tasks or cfg.stream.order)
+            base_tasks = [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
+            cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names))
+            log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
+        R = loop.run()
+    except BaseException:
+        if tracker:
+            tracker.abort()
+        raise
+    names = [t.name for t in stream.eval_tasks]
+    metrics = all_metrics(R)
+    plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
+    write_results(run_dir, names, stream.names, R, metrics, cfg.seed)
+    if tracker:
+        tracker.finish(R, names, stream.names, metrics, plot)
+    print_summary(R, names, stream.names, metrics)
+    log.info("results in %s", run_dir / "results.json")
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
+def main(cfg: DictConfig) -> float:
+    """Run one experiment; returns the final average accuracy (the sweeper's objective)."""
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    try:
+        check_config(cfg, _task_group())
+        _complete_stream(cfg)
+    except ConfigError as err:
+        _discard_run_dir(run_dir)
+        print(f"cl-run: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    return run(cfg, run_dir)["acc"]
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,70 @@
+"""Checks of a composed config that Hydra cannot do, run before any work.
+
+Each failure is one ConfigError naming the problem and the valid choices.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+
+class ConfigError(ValueError):
+    """Bad user input, reported before anything is built or written."""
+
+
+def _choices(names) -> str:
+    return ", ".join(sorted(names)) or "(none)"
+
+
+def check_stream(stream: DictConfig, task_group: list[str]) -> None:
+    """`order` must be a non-empty list of known, distinct task names."""
+    order, known = list(stream.order or []), set(stream.tasks or {}) | set(task_group)
+    if not order:
+        raise ConfigError(f"stream.order is empty: list at least one task. Available tasks: {_choices(known)}")
+    for where, names in (("stream.order", order), ("stream.held_out", list(stream.held_out or []))):
+        unknown = [n for n in names if n not in known]
+        if unknown:
+            raise ConfigError(f"unknown task '{unknown[0]}' in {where}. Available tasks: {_choices(known)}")
+    repeated = {n for n in order if order.count(n) > 1}
+    if repeated:
+        raise ConfigError(f"task '{sorted(repeated)[0]}' appears twice in stream.order; each task trains once")
+
+
+def check_numbers(cfg: DictConfig) -> None:
+    lr = cfg.optimizer.get("lr")
+    if lr is not None and lr <= 0:
+        raise ConfigError(f"optimizer.lr must be positive, got {lr}")
+    for key in ("steps_per_task", "batch_size"):
+        value = cfg.train[key]
+        if not isinstance(value, int) or value < 1:
+            raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
+    if cfg.base.steps < 0:
+        raise ConfigError(f"base.steps must be >= 0 (0 turns the base stage off), got {cfg.base.steps}")
+
+
+def check_model(model: DictConfig) -> None:
+    if "path" not in model:
+        return
+    if OmegaConf.is_missing(model, "path"):
+        raise ConfigError("this model needs a local folder: add model.path=/path/to/model")
+    path = model.path
+    if not Path(str(path)).expanduser().is_dir():
+        raise ConfigError(
+            f"model.path '{path}' is not a directory. Point it at a local model folder "
+            "(config.json, weights, tokenizer files), or choose a built-in model such as model=tiny_llama"
+        )
+
+
+def check_logger(logger: DictConfig) -> None:
+    modes = ("offline", "online", "disabled")
+    if logger.kind == "wandb" and logger.mode not in modes:
+        raise ConfigError(f"logger.mode '{logger.mode}' is not valid; choose one of {', '.join(modes)}")
+
+
+def check_config(cfg: DictConfig, task_group: list[str]) -> None:
+    """Every check above, in the order a user would fix them."""
+    check_stream(cfg.stream, task_group)
+    check_model(cfg.model)
+    check_numbers(cfg)
+    check_logger(cfg.logger)

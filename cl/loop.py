@@ -1,0 +1,108 @@
+"""The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Protocol
+
+import lightning as L
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, RandomSampler
+
+from cl.module import ContinualModule
+from cl.streams.builtin import task_seed
+from cl.streams.encoding import Collator, encode
+from cl.streams.task import Example, Stream, Task
+
+
+class RowObserver(Protocol):
+    def on_row(self, index: int, names: list[str], row: list[float]) -> None: ...
+
+
+@dataclass
+class TrainingPlan:
+    """How much to train per task and how to batch."""
+
+    steps_per_task: int
+    batch_size: int = 32
+    eval_batch_size: int = 256
+    seed: int = 0
+
+
+class ContinualLoop:
+    """Fills the accuracy matrix R (row 0 before training, row i after task i).
+
+    `make_trainer(**overrides)` returns a fresh Lightning Trainer; one is made per task, so
+    each task gets its own optimizer and step budget.
+    """
+
+    def __init__(
+        self,
+        module: ContinualModule,
+        stream: Stream,
+        make_trainer: Callable[..., L.Trainer],
+        plan: TrainingPlan,
+        observers: list[RowObserver] = (),
+    ) -> None:
+        self.module, self.stream, self.plan = module, stream, plan
+        self.make_trainer, self.observers = make_trainer, list(observers)
+        self.collate = Collator(module.tokenizer.pad_token_id)
+        self._eval_loaders = [self._loader(t.eval, shuffle_seed=None) for t in stream.eval_tasks]
+        self._eval_trainer: L.Trainer | None = None
+
+    def _loader(self, examples: list[Example], shuffle_seed: int | None, steps: int = 0) -> DataLoader:
+        data = encode(self.module.tokenizer, examples)
+        if shuffle_seed is None:
+            return DataLoader(data, batch_size=self.plan.eval_batch_size, collate_fn=self.collate)
+        gen = torch.Generator().manual_seed(shuffle_seed % 2**63)
+        sampler = RandomSampler(data, replacement=True, num_samples=steps * self.plan.batch_size, generator=gen)
+        return DataLoader(data, batch_size=self.plan.batch_size, sampler=sampler, collate_fn=self.collate)
+
+    def fit(self, examples: list[Example], steps: int, seed_name: str) -> None:
+        """Train the module for `steps` batches drawn with replacement from `examples`."""
+        loader = self._loader(examples, task_seed(self.plan.seed, seed_name), steps)
+        self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
+
+    def evaluate(self) -> list[float]:
+        """Exact-match accuracy on every evaluated task of the stream: one row of R."""
+        if self._eval_trainer is None:
+            self._eval_trainer = self.make_trainer(enable_progress_bar=False)
+        self._eval_trainer.validate(self.module, dataloaders=self._eval_loaders, verbose=False)
+        return self.module.eval_row(len(self._eval_loaders))
+
+    def _record(self, index: int, row: list[float]) -> None:
+        for obs in self.observers:
+            obs.on_row(index, [t.name for t in self.stream.eval_tasks], row)
+
+    def run(self) -> np.ndarray:
+        tasks = self.stream.tasks
+        R = np.zeros((len(tasks) + 1, len(self.stream.eval_tasks)))
+        R[0] = self.evaluate()
+        self._record(0, list(R[0]))
+        for i, task in enumerate(tasks):
+            self.module.begin_task(i, task)
+            self.fit(task.train, self.plan.steps_per_task, f"train:{task.name}")
+            self.module.end_task(i, task)
+            R[i + 1] = self.evaluate()
+            self._record(i + 1, list(R[i + 1]))
+        return R
+
+
+def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None) -> bool:
+    """Train on the mixture of `tasks` before the stream, or load that result from `cache_file`.
+
+    Returns True when the cached checkpoint was used.
+    """
+    model = loop.module.model
+    if cache_file is not None and cache_file.exists():
+        model.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
+        return True
+    mixture = [ex for t in tasks for ex in t.train]
+    loop.fit(mixture, steps, "base:" + ",".join(t.name for t in tasks))
+    if cache_file is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(".tmp")
+        torch.save(model.state_dict(), tmp)
+        tmp.replace(cache_file)
+    return False

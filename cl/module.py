@@ -1,0 +1,86 @@
+"""ContinualModule: one LightningModule for the whole stream; objective + strategies per task."""
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import lightning as L
+import torch
+
+from cl.evaluation.exact_match import teacher_forced_correct
+from cl.objectives.base import Objective
+from cl.strategies.base import Strategy
+from cl.streams.task import Task
+
+
+class ContinualModule(L.LightningModule):
+    """Trains one task at a time; the loop calls `begin_task`/`end_task` around each fit.
+
+    The optimizer is rebuilt for every task over the parameters that then require grad, so a
+    strategy that freezes parameters in `before_task` leaves them without optimizer state.
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        objective: Objective,
+        strategies: Sequence[Strategy] = (),
+        optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+    ) -> None:
+        super().__init__()
+        self.model, self.tokenizer = model, tokenizer
+        self.objective, self.strategies = objective, list(strategies)
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.task_index: int | None = None
+        self.eval_counts: dict[int, list[int]] = {}
+
+    # -- task boundaries (called by the loop) ---------------------------------------------------
+    def begin_task(self, index: int, task: Task) -> None:
+        self.task_index = index
+        for s in self.strategies:
+            s.before_task(self, index, task)
+
+    def end_task(self, index: int, task: Task) -> None:
+        for s in self.strategies:
+            s.after_task(self, index, task)
+
+    # -- training -----------------------------------------------------------------------------
+    def training_step(self, batch, batch_idx):
+        for s in self.strategies:
+            batch = s.train_batch(self, batch)
+        loss, logs = self.objective.loss(self, batch)
+        for s in self.strategies:
+            extra = s.penalty(self, batch)
+            if extra is not None:
+                loss = loss + extra
+        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
+        if logs:
+            self.log_dict(logs, batch_size=len(batch["input_ids"]))
+        return loss
+
+    def on_after_backward(self) -> None:
+        for s in self.strategies:
+            s.after_backward(self)
+
+    def configure_optimizers(self):
+        """A fresh optimizer per task; the scheduler (if any) spans the task's `max_steps`."""
+        opt = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        if self.scheduler_factory is None:
+            return opt
+        sched = self.scheduler_factory(opt, total_steps=self.trainer.max_steps)
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    # -- evaluation: exact match counts per task (dataloader index = matrix column) -------------
+    def on_validation_epoch_start(self) -> None:
+        self.eval_counts = {}
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        correct = teacher_forced_correct(self.model, batch)
+        counts = self.eval_counts.setdefault(dataloader_idx, [0, 0])
+        counts[0] += int(correct.sum())
+        counts[1] += len(correct)
+
+    def eval_row(self, n_tasks: int) -> list[float]:
+        """Accuracy per evaluated task from the last validation run."""
+        return [self.eval_counts[j][0] / self.eval_counts[j][1] for j in range(n_tasks)]

@@ -1,0 +1,3 @@
+from cl.strategies.base import Naive, Strategy
+
+__all__ = ["Naive", "Strategy"]

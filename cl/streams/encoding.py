@@ -1,0 +1,47 @@
+"""Turn (prompt, answer) examples into token ids and padded batches."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from cl.streams.task import Example
+
+IGNORE = -100
+
+
+@dataclass
+class Encoded:
+    """One example as ids: [bos] prompt answer [eos]; `prompt_len` counts bos and prompt."""
+
+    input_ids: list[int]
+    prompt_len: int
+
+
+def encode(tokenizer, examples: list[Example]) -> list[Encoded]:
+    """Prompt and answer are tokenized apart so the answer boundary is exact for any tokenizer."""
+    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+    prompts = tokenizer([p for p, _ in examples], add_special_tokens=False)["input_ids"]
+    answers = tokenizer([a for _, a in examples], add_special_tokens=False)["input_ids"]
+    return [
+        Encoded(bos + p + a + [tokenizer.eos_token_id], len(bos) + len(p)) for p, a in zip(prompts, answers)
+    ]
+
+
+class Collator:
+    """Right-pads a list of Encoded into input_ids, attention_mask and labels (answer tokens only)."""
+
+    def __init__(self, pad_token_id: int) -> None:
+        self.pad = pad_token_id
+
+    def __call__(self, items: list[Encoded]) -> dict[str, torch.Tensor]:
+        width = max(len(e.input_ids) for e in items)
+        ids = torch.full((len(items), width), self.pad, dtype=torch.long)
+        labels = torch.full((len(items), width), IGNORE, dtype=torch.long)
+        mask = torch.zeros((len(items), width), dtype=torch.long)
+        for row, e in enumerate(items):
+            n = len(e.input_ids)
+            ids[row, :n] = torch.tensor(e.input_ids)
+            labels[row, e.prompt_len : n] = ids[row, e.prompt_len : n]
+            mask[row, :n] = 1
+        return {"input_ids": ids, "attention_mask": mask, "labels": labels}

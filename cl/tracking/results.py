@@ -1,0 +1,59 @@
+"""results.json: everything needed to read a run months later without W&B."""
+from __future__ import annotations
+
+import json
+import subprocess
+from importlib import metadata
+from pathlib import Path
+
+import numpy as np
+
+PACKAGES = ("cl", "torch", "lightning", "transformers", "hydra-core", "omegaconf", "wandb", "numpy")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    """The commit of the checkout `cl` runs from (with '-dirty' if it has changes), if any."""
+    where = cwd or Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=where, capture_output=True, text=True, check=True)
+        dirty = subprocess.run(["git", "status", "--porcelain"], cwd=where, capture_output=True, text=True)
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+def write_results(
+    run_dir: Path,
+    tasks: list[str],
+    trained: list[str],
+    R: np.ndarray,
+    metrics: dict[str, float],
+    seed: int,
+    extra: dict | None = None,
+) -> Path:
+    """Write results.json atomically (a reader never sees half a file)."""
+    payload = {
+        "tasks": tasks,
+        "trained_tasks": trained,
+        "R": np.asarray(R).round(6).tolist(),
+        "metrics": metrics,
+        "seed": seed,
+        "versions": package_versions(),
+        "git_commit": git_commit(),
+        **(extra or {}),
+    }
+    path = Path(run_dir) / "results.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.replace(path)
+    return path

@@ -1,0 +1,66 @@
+"""Weights & Biases tracking: training curves, matrix rows as they fill, R and metrics at the end."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from lightning.pytorch.loggers import Logger
+
+
+class _StepLogger(Logger):
+    """Lightning logger that writes to an open W&B run on one step axis across all tasks.
+
+    Each task gets a new Trainer whose global step starts at 0; `train/global_step` continues.
+    """
+
+    def __init__(self, run) -> None:
+        super().__init__()
+        self.run, self.offset, self._last = run, 0, -1
+
+    @property
+    def name(self) -> str:
+        return "wandb"
+
+    @property
+    def version(self) -> str:
+        return self.run.id
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        """The resolved config is logged once at wandb.init."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        self._last = step if step is not None else self._last + 1
+        self.run.log({**metrics, "train/global_step": self.offset + self._last})
+
+    def finalize(self, status: str) -> None:
+        self.offset += self._last + 1
+        self._last = -1
+
+
+class WandbTracker:
+    """Owns one W&B run for one experiment; observes the loop's matrix rows."""
+
+    def __init__(self, run_dir: Path, config: dict[str, Any], mode: str = "offline", **init: Any) -> None:
+        import wandb
+
+        self._wandb = wandb
+        self.run = wandb.init(dir=str(run_dir), config=config, mode=mode, reinit="finish_previous", **init)
+        self.run.define_metric("train/global_step")
+        self.run.define_metric("train/*", step_metric="train/global_step")
+        self.run.define_metric("cl/row")
+        self.run.define_metric("eval/*", step_metric="cl/row")
+        self.lightning_logger = _StepLogger(self.run)
+
+    def on_row(self, index: int, names: list[str], row: list[float]) -> None:
+        self.run.log({"cl/row": index, **{f"eval/{n}/acc": v for n, v in zip(names, row)}})
+
+    def finish(self, R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], heatmap: Path):
+        rows = ["before training"] + [f"after {t}" for t in trained]
+        table = self._wandb.Table(columns=["row", *tasks], data=[[r, *map(float, v)] for r, v in zip(rows, R)])
+        self.run.log({"cl/R": table, "cl/R_heatmap": self._wandb.Image(str(heatmap))})
+        self.run.summary.update({f"cl/{k}": v for k, v in metrics.items()})
+        self.run.finish()
+
+    def abort(self) -> None:
+        self.run.finish(exit_code=1)

@@ -1,0 +1,18 @@
+import os
+import warnings
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("WANDB_MODE", "offline")
+os.environ.setdefault("WANDB_SILENT", "true")
+warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+@pytest.fixture
+def tiny():
+    """A very small random Llama-style model and the char tokenizer."""
+    from cl.models import tiny_llama
+
+    model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+    return model.eval(), tok

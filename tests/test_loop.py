@@ -1,0 +1,80 @@
+from functools import partial
+
+import lightning as L
+import numpy as np
+import torch
+
+from cl.evaluation.exact_match import teacher_forced_exact_match
+from cl.loop import ContinualLoop, TrainingPlan, base_stage
+from cl.module import ContinualModule
+from cl.objectives import SFT
+from cl.strategies import Strategy
+from cl.streams import Stream, make_task
+
+
+class Recorder(Strategy):
+    """Records the hook calls the module and loop make."""
+
+    def __init__(self):
+        self.calls = []
+
+    def before_task(self, module, index, task):
+        self.calls.append(("before", index, task.name))
+
+    def after_task(self, module, index, task):
+        self.calls.append(("after", index, task.name))
+
+
+def make_trainer(**kw):
+    opts = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    return L.Trainer(**{**opts, "enable_model_summary": False, **kw})
+
+
+def _loop(tiny, steps=30, strategies=()):
+    model, tok = tiny
+    stream = Stream([make_task("copy", "copy", n_train=300, n_eval=40), make_task("shift", "shift", n_train=300, n_eval=40)])
+    module = ContinualModule(model.train(), tok, SFT(), list(strategies), partial(torch.optim.AdamW, lr=3e-3))
+    return ContinualLoop(module, stream, make_trainer, TrainingPlan(steps, 16, 64, seed=0)), stream
+
+
+def test_matrix_rows_match_direct_evaluation_and_hooks_run_in_order(tiny):
+    rec = Recorder()
+    loop, stream = _loop(tiny, strategies=[rec])
+    rows = []
+    loop.observers.append(type("Obs", (), {"on_row": lambda self, i, n, r: rows.append((i, n, r))})())
+    R = loop.run()
+    assert R.shape == (3, 2)
+    assert [r[0] for r in rows] == [0, 1, 2] and rows[0][1] == ["copy", "shift"]
+    # the last row equals a direct teacher-forced evaluation of the final model
+    model, tok = loop.module.model, loop.module.tokenizer
+    direct = [np.mean(teacher_forced_exact_match(model, tok, t.eval)) for t in stream.tasks]
+    assert np.allclose(R[-1], direct)
+    assert rec.calls == [("before", 0, "copy"), ("after", 0, "copy"), ("before", 1, "shift"), ("after", 1, "shift")]
+
+
+def test_training_moves_only_through_the_loss_and_is_reproducible(tiny):
+    from cl.models import tiny_llama
+
+    def final_weights():
+        torch.manual_seed(0)
+        pair = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+        loop, _ = _loop(pair, steps=10)
+        loop.fit(loop.stream.tasks[0].train, 10, "x")
+        return torch.cat([p.detach().flatten() for p in loop.module.model.parameters()])
+
+    a, b = final_weights(), final_weights()
+    assert torch.equal(a, b)
+    fresh = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)[0]
+    assert not torch.equal(a, torch.cat([p.detach().flatten() for p in fresh.parameters()]))
+
+
+def test_base_stage_is_cached(tiny, tmp_path):
+    loop, stream = _loop(tiny, steps=10)
+    cache = tmp_path / "base.pt"
+    assert base_stage(loop, stream.tasks, 10, cache) is False and cache.exists()
+    trained = {k: v.clone() for k, v in loop.module.model.state_dict().items()}
+    with torch.no_grad():
+        for p in loop.module.model.parameters():
+            p.zero_()
+    assert base_stage(loop, stream.tasks, 10, cache) is True
+    assert all(torch.equal(v, loop.module.model.state_dict()[k]) for k, v in trained.items())
