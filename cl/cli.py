@@ -6,7 +6,6 @@ import json
 import logging
 import shutil
 import sys
-import warnings
 from pathlib import Path
 
 import hydra
@@ -55,14 +54,6 @@ def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
     return Path(cfg.paths.cache_dir) / f"base-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
 
 
-def _quiet_lightning() -> None:
-    warnings.filterwarnings("ignore", ".*does not have many workers.*")
-    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
-    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
-    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
-        logging.getLogger(name).setLevel(logging.WARNING)
-
-
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Build everything from the checked config and run the stream; returns the metrics."""
     import lightning as L
@@ -71,11 +62,11 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     from cl.loop import ContinualLoop, TrainingPlan, base_stage
     from cl.module import ContinualModule
     from cl.streams.task import Stream
-    from cl.tracking.console import print_summary
+    from cl.tracking.console import print_summary, quiet_lightning
     from cl.tracking.plots import heatmap
     from cl.tracking.results import write_results
 
-    _quiet_lightning()
+    quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
     tasks = {n: instantiate(cfg.stream.tasks[n], name=n) for n in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
     stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
@@ -141,5 +132,47 @@ def main(cfg: DictConfig) -> float:
     return run(cfg, run_dir)["acc"]
 
 
-if __name__ == "__main__":
+def _config_dirs(argv: list[str]) -> list[Path]:
+    """The package's conf/ plus user config folders given by --config-dir or hydra.searchpath."""
+    dirs = [Path(CONF_DIR)]
+    for i, arg in enumerate(argv):
+        if arg in ("--config-dir", "-cd") and i + 1 < len(argv):
+            dirs.append(Path(argv[i + 1]))
+        elif arg.startswith("--config-dir="):
+            dirs.append(Path(arg.split("=", 1)[1]))
+        elif arg.startswith("hydra.searchpath="):
+            dirs += [Path(p.strip()[len("file://") :]) for p in arg.split("=", 1)[1].strip("[]").split(",")
+                     if p.strip().startswith("file://")]  # fmt: skip
+    return dirs
+
+
+def check_group_lists(argv: list[str]) -> None:
+    """Hydra names no valid choices for a bad entry in a list override such as strategy=[a,b];
+    check those against the group's files first."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    dirs = _config_dirs(argv)
+    candidates = [a for a in argv if "=" in a and not a.startswith("-") and not a.startswith("hydra.")]
+    for override in OverridesParser.create().parse_overrides(candidates):
+        group, value = override.key_or_group, override.value()
+        folders = [d / group for d in dirs if (d / group).is_dir()]
+        if not folders or not isinstance(value, list):
+            continue
+        options = sorted({f.stem for d in folders for f in d.glob("*.yaml")})
+        for name in value:
+            if name not in options:
+                raise ConfigError(f"unknown {group} '{name}' in {group}={value}. Available options: {', '.join(options)}")
+
+
+def entry() -> None:
+    """Console script `cl-run`."""
+    try:
+        check_group_lists(sys.argv[1:])
+    except ConfigError as err:
+        print(f"cl-run: error: {err}", file=sys.stderr)
+        sys.exit(2)
     main()
+
+
+if __name__ == "__main__":
+    entry()

@@ -44,7 +44,7 @@ def check_numbers(cfg: DictConfig) -> None:
 
 
 def check_model(model: DictConfig) -> None:
-    if "path" not in model:
+    if "path" not in model.keys():
         return
     if OmegaConf.is_missing(model, "path"):
         raise ConfigError("this model needs a local folder: add model.path=/path/to/model")

@@ -59,9 +59,13 @@ class ContinualLoop:
         sampler = RandomSampler(data, replacement=True, num_samples=steps * self.plan.batch_size, generator=gen)
         return DataLoader(data, batch_size=self.plan.batch_size, sampler=sampler, collate_fn=self.collate)
 
+    def train_loader(self, examples: list[Example], steps: int, seed_name: str) -> DataLoader:
+        """`steps` batches drawn with replacement from `examples`, in an order fixed by the seed."""
+        return self._loader(examples, task_seed(self.plan.seed, seed_name), steps)
+
     def fit(self, examples: list[Example], steps: int, seed_name: str) -> None:
         """Train the module for `steps` batches drawn with replacement from `examples`."""
-        loader = self._loader(examples, task_seed(self.plan.seed, seed_name), steps)
+        loader = self.train_loader(examples, steps, seed_name)
         self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
 
     def evaluate(self) -> list[float]:

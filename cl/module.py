@@ -45,6 +45,11 @@ class ContinualModule(L.LightningModule):
         for s in self.strategies:
             s.after_task(self, index, task)
 
+    def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
+        """Batches are flat dicts of tensors: move them directly (Lightning's generic walk costs
+        about 1 ms per step on small models)."""
+        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+
     # -- training -----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx):
         for s in self.strategies:
@@ -54,9 +59,8 @@ class ContinualModule(L.LightningModule):
             extra = s.penalty(self, batch)
             if extra is not None:
                 loss = loss + extra
-        self.log("train/loss", loss, prog_bar=True, batch_size=len(batch["input_ids"]))
-        if logs:
-            self.log_dict(logs, batch_size=len(batch["input_ids"]))
+        if self.trainer._logger_connector.should_update_logs:  # self.log costs ~1 ms: only when written
+            self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
 
     def on_after_backward(self) -> None:

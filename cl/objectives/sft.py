@@ -17,4 +17,4 @@ class SFT(Objective):
     def loss(self, module, batch):
         logits = module.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         loss = answer_cross_entropy(logits, batch["labels"])
-        return loss, {"train/sft_loss": loss.detach()}
+        return loss, {}

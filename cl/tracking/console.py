@@ -1,6 +1,9 @@
 """The end-of-run console summary: R and the metrics as tables."""
 from __future__ import annotations
 
+import logging
+import warnings
+
 import numpy as np
 from rich.console import Console
 from rich.table import Table
@@ -21,3 +24,12 @@ def print_summary(R: np.ndarray, tasks: list[str], trained: list[str], metrics: 
     for name, value in metrics.items():
         summary.add_row(name, f"{value:+.3f}" if name in ("bwt", "fwt") else f"{value:.3f}")
     console.print(summary)
+
+
+def quiet_lightning() -> None:
+    """Silence Lightning's notices that do not apply to this loop (one Trainer per task, no val loop)."""
+    warnings.filterwarnings("ignore", ".*does not have many workers.*")
+    warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
+    warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
+    for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
+        logging.getLogger(name).setLevel(logging.WARNING)

@@ -1,0 +1,42 @@
+"""Shared set-up for the benchmark scripts: the default stream's tasks and model, no Hydra."""
+from __future__ import annotations
+
+import time
+from functools import partial
+
+import torch
+
+from cl.models import tiny_llama
+from cl.streams import make_task
+from cl.tracking.console import quiet_lightning
+
+quiet_lightning()
+DEFAULT_TASKS = ["reverse", "sort", "shift", "copy"]
+
+
+def default_tasks(n_train: int = 2000, n_eval: int = 200):
+    """The tasks of conf/stream/default.yaml with their config values."""
+    return [make_task(n, n, n_train=n_train, n_eval=n_eval, min_len=2, max_len=4) for n in DEFAULT_TASKS]
+
+
+def default_model(**overrides):
+    """conf/model/tiny_llama.yaml's model, optionally resized."""
+    return tiny_llama(**{"hidden_size": 128, "num_layers": 2, "num_heads": 4, "intermediate_size": 256, **overrides})
+
+
+def adamw(lr: float = 3e-3):
+    return partial(torch.optim.AdamW, lr=lr, weight_decay=0.0)
+
+
+def timed(fn, *args, **kwargs):
+    start = time.perf_counter()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - start
+
+
+def quiet_trainer(**overrides):
+    """A CPU Trainer with no logger, progress bar, checkpointing or summary."""
+    import lightning as L
+
+    opts = dict(accelerator="cpu", logger=False, enable_progress_bar=False, enable_checkpointing=False)
+    return L.Trainer(**{**opts, "enable_model_summary": False, **overrides})

@@ -1,0 +1,80 @@
+"""The real `cl-run`: Hydra composition, Lightning training, W&B offline, outputs on disk."""
+import json
+
+import numpy as np
+import pytest
+import yaml
+
+from tests.helpers import QUICK, cl_run, results
+
+pytestmark = pytest.mark.slow
+
+
+def test_run_writes_matrix_metrics_plot_config_and_offline_wandb_run(tmp_path):
+    proc = cl_run(tmp_path, *QUICK, "stream.order=[shift,copy,reverse]", "seed=3")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    R = np.array(out["R"])
+    assert out["tasks"] == out["trained_tasks"] == ["shift", "copy", "reverse"]
+    assert R.shape == (4, 3) and ((R >= 0) & (R <= 1)).all()
+    assert out["seed"] == 3 and out["versions"]["torch"].startswith("2.")
+    assert out["metrics"]["acc"] == pytest.approx(R[-1].mean())
+    assert set(out["metrics"]) == {"acc", "avg_inc_acc", "bwt", "fwt", "forgetting", "learning_acc"}
+    run = tmp_path / "run"
+    assert (run / "accuracy_matrix.png").stat().st_size > 5000
+    resolved = yaml.safe_load((run / "config.yaml").read_text())
+    assert resolved["stream"]["tasks"]["shift"]["seed"] == 3  # interpolations are resolved
+    offline = list((run / "wandb").glob("offline-run-*"))
+    assert len(offline) == 1 and list(offline[0].glob("*.wandb"))
+    (table,) = offline[0].glob("files/media/table/cl/R_*.table.json")
+    logged = json.loads(table.read_text())
+    assert logged["columns"] == ["row", "shift", "copy", "reverse"]
+    assert np.allclose([r[1:] for r in logged["data"]], R)
+    assert list(offline[0].glob("files/media/images/cl/R_heatmap_*.png"))
+    assert "Accuracy matrix R" in proc.stdout and "bwt" in proc.stdout
+
+
+def test_user_config_dir_adds_a_task_and_a_stream(tmp_path):
+    user = tmp_path / "myconf"
+    (user / "task").mkdir(parents=True)
+    (user / "stream").mkdir()
+    (user / "task" / "long_reverse.yaml").write_text(
+        "_target_: cl.streams.make_task\nrule: reverse\nn_train: 100\nn_eval: 30\nseed: ${seed}\nmin_len: 7\nmax_len: 9\n"
+    )
+    (user / "stream" / "mine.yaml").write_text(
+        "defaults:\n  - /task@tasks.long_reverse: long_reverse\norder: [long_reverse, count]\nheld_out: [sort]\n"
+    )
+    proc = cl_run(tmp_path, "--config-dir", str(user), "stream=mine", "logger=none", *QUICK)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    assert out["trained_tasks"] == ["long_reverse", "count"]
+    assert out["tasks"] == ["long_reverse", "count", "sort"]  # held-out column evaluated, never trained
+    assert np.array(out["R"]).shape == (3, 3)
+    resolved = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert resolved["stream"]["tasks"]["long_reverse"]["min_len"] == 7
+
+
+def test_base_stage_checkpoint_is_reused_across_runs(tmp_path):
+    args = ["base=mixture", "base.steps=4", "logger=none", "stream.order=[copy]", *QUICK]
+    first = cl_run(tmp_path, *args, run_dir="a")
+    second = cl_run(tmp_path, *args, run_dir="b")
+    assert first.returncode == 0 and second.returncode == 0, second.stderr[-3000:]
+    assert "base stage on ['copy']: 4 steps" in first.stdout
+    assert "loaded from cache" in second.stdout
+    assert len(list((tmp_path / "cache").glob("base-*.pt"))) == 1
+    assert results(tmp_path, "a")["R"] == results(tmp_path, "b")["R"]
+    other = cl_run(tmp_path, *args, "base.steps=5", run_dir="c")
+    assert other.returncode == 0 and len(list((tmp_path / "cache").glob("base-*.pt"))) == 2
+
+
+def test_local_pretrained_model_directory(tmp_path):
+    from cl.models import tiny_llama
+
+    model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64)
+    model.save_pretrained(tmp_path / "model")
+    tok.save_pretrained(tmp_path / "model")
+    proc = cl_run(tmp_path, "model=pretrained", f"model.path={tmp_path / 'model'}", "logger=none", *QUICK)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    assert config["hidden_size"] == 32
+    assert "(0.01M parameters)" in proc.stdout or "(0.02M parameters)" in proc.stdout
