@@ -34,6 +34,7 @@ class ContinualModule(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.task_index: int | None = None
         self.eval_counts: dict[int, list[int]] = {}
+        self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
     def begin_task(self, index: int, task: Task) -> None:
@@ -51,6 +52,14 @@ class ContinualModule(L.LightningModule):
         return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
 
     # -- training -----------------------------------------------------------------------------
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's logits on `batch`, computed once per training step and shared by the
+        objective and the strategies' penalties (LwF, DER++ read the same forward pass)."""
+        if self._step_logits is None or self._step_logits[0] is not batch["input_ids"]:
+            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            self._step_logits = (batch["input_ids"], out)
+        return self._step_logits[1]
+
     def training_step(self, batch, batch_idx):
         for s in self.strategies:
             batch = s.train_batch(self, batch)
@@ -59,6 +68,7 @@ class ContinualModule(L.LightningModule):
             extra = s.penalty(self, batch)
             if extra is not None:
                 loss = loss + extra
+        self._step_logits = None
         if self.trainer._logger_connector.should_update_logs:  # self.log costs ~1 ms: only when written
             self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss

@@ -15,6 +15,5 @@ def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 
 class SFT(Objective):
     def loss(self, module, batch):
-        logits = module.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        loss = answer_cross_entropy(logits, batch["labels"])
+        loss = answer_cross_entropy(module.logits(batch), batch["labels"])
         return loss, {}

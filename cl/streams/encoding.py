@@ -45,3 +45,13 @@ class Collator:
             labels[row, e.prompt_len : n] = ids[row, e.prompt_len : n]
             mask[row, :n] = 1
         return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+
+
+def split_batch(batch: dict[str, torch.Tensor]) -> list[Encoded]:
+    """The inverse of Collator: one Encoded per row (padding dropped)."""
+    items = []
+    for ids, mask, labels in zip(batch["input_ids"], batch["attention_mask"], batch["labels"]):
+        n = int(mask.sum())
+        answer = (labels[:n] != IGNORE).nonzero()
+        items.append(Encoded(ids[:n].tolist(), int(answer[0]) if len(answer) else n))
+    return items
