@@ -110,7 +110,8 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     names = [t.name for t in stream.eval_tasks]
     metrics = all_metrics(R)
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    write_results(run_dir, names, stream.names, R, metrics, cfg.seed)
+    setup = {"objective": cfg.objective._target_.rsplit(".", 1)[-1].lower(), "strategies": list(cfg.strategy)}
+    write_results(run_dir, names, stream.names, R, metrics, cfg.seed, {**setup, "timing": loop.timing})
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
     print_summary(R, names, stream.names, metrics)

@@ -1,6 +1,7 @@
 """The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Protocol
@@ -50,6 +51,7 @@ class ContinualLoop:
         self.collate = Collator(module.tokenizer.pad_token_id)
         self._eval_loaders = [self._loader(t.eval, shuffle_seed=None) for t in stream.eval_tasks]
         self._eval_trainer: L.Trainer | None = None
+        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
 
     def _loader(self, examples: list[Example], shuffle_seed: int | None, steps: int = 0) -> DataLoader:
         data = encode(self.module.tokenizer, examples)
@@ -66,13 +68,18 @@ class ContinualLoop:
     def fit(self, examples: list[Example], steps: int, seed_name: str) -> None:
         """Train the module for `steps` batches drawn with replacement from `examples`."""
         loader = self.train_loader(examples, steps, seed_name)
+        start = time.perf_counter()
         self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
+        self.timing["train_s"] += time.perf_counter() - start
+        self.timing["train_steps"] += steps
 
     def evaluate(self) -> list[float]:
         """Exact-match accuracy on every evaluated task of the stream: one row of R."""
+        start = time.perf_counter()
         if self._eval_trainer is None:
             self._eval_trainer = self.make_trainer(enable_progress_bar=False)
         self._eval_trainer.validate(self.module, dataloaders=self._eval_loaders, verbose=False)
+        self.timing["eval_s"] += time.perf_counter() - start
         return self.module.eval_row(len(self._eval_loaders))
 
     def _record(self, index: int, row: list[float]) -> None:

@@ -1,3 +1,11 @@
+from cl.strategies.agem import AGEM
 from cl.strategies.base import Naive, Strategy
+from cl.strategies.der import DERpp
+from cl.strategies.ewc import EWC
+from cl.strategies.joint import Joint
+from cl.strategies.lwf import LwF
+from cl.strategies.quadratic import L2
+from cl.strategies.replay import Replay
+from cl.strategies.si import SI
 
-__all__ = ["Naive", "Strategy"]
+__all__ = ["AGEM", "DERpp", "EWC", "Joint", "L2", "LwF", "Naive", "Replay", "SI", "Strategy"]

@@ -11,6 +11,13 @@ import numpy as np
 PACKAGES = ("cl", "torch", "lightning", "transformers", "hydra-core", "omegaconf", "wandb", "numpy")
 
 
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process so far (Linux reports ru_maxrss in KiB)."""
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
 def package_versions() -> dict[str, str]:
     versions = {}
     for name in PACKAGES:
@@ -50,6 +57,7 @@ def write_results(
         "seed": seed,
         "versions": package_versions(),
         "git_commit": git_commit(),
+        "peak_rss_mb": round(peak_memory_mb(), 1),
         **(extra or {}),
     }
     path = Path(run_dir) / "results.json"

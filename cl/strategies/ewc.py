@@ -1,0 +1,74 @@
+"""Elastic Weight Consolidation (Kirkpatrick et al., 2017) and online EWC (Schwarz et al., 2018).
+
+Penalty (lambda / 2) * sum_k sum_p F_k[p] (theta_p - theta*_k[p])^2 with the diagonal Fisher F_k
+of task k, estimated from `fisher_samples` training examples, one gradient each. For language
+models an example's log-likelihood is the mean over its answer tokens.
+"""
+from __future__ import annotations
+
+import random
+from typing import Callable, Iterable
+
+import torch
+
+from cl.objectives.sft import answer_cross_entropy
+from cl.strategies.quadratic import QuadraticPenalty, Tensors
+from cl.streams.encoding import IGNORE, Collator, encode
+
+FISHER_KINDS = ("empirical", "sampled")
+
+
+def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable) -> Tensors:
+    """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each)."""
+    fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
+    count = 0
+    for batch in batches:
+        model.zero_grad(set_to_none=True)
+        loss_fn(model, batch).backward()
+        for n, p in model.named_parameters():
+            if p.grad is not None and n in fisher:
+                fisher[n] += p.grad.detach() ** 2
+        count += 1
+    model.zero_grad(set_to_none=True)
+    return {n: f / max(count, 1) for n, f in fisher.items()}
+
+
+def empirical_nll(model, batch) -> torch.Tensor:
+    """Negative log-likelihood of the dataset's answer tokens."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    return answer_cross_entropy(logits, batch["labels"])
+
+
+def sampled_nll(model, batch) -> torch.Tensor:
+    """Negative log-likelihood of answer tokens drawn from the model's own predictive distribution."""
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    with torch.no_grad():
+        drawn = torch.distributions.Categorical(logits=logits[:, :-1].float()).sample()
+        labels = batch["labels"].clone()
+        labels[:, 1:] = torch.where(batch["labels"][:, 1:] == IGNORE, IGNORE, drawn)
+    return answer_cross_entropy(logits, labels)
+
+
+class EWC(QuadraticPenalty):
+    def __init__(
+        self,
+        lambda_: float = 10000.0,
+        fisher_samples: int = 200,
+        fisher: str = "empirical",
+        online: bool = False,
+        gamma: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        if fisher not in FISHER_KINDS:
+            raise ValueError(f"unknown Fisher '{fisher}'; choose one of {', '.join(FISHER_KINDS)}")
+        super().__init__(lambda_ / 2, online=online, decay=gamma)
+        self.fisher_samples, self.nll = fisher_samples, empirical_nll if fisher == "empirical" else sampled_nll
+        self.rng = random.Random(seed)
+
+    def importance(self, module, index, task):
+        model = module.model
+        device = next(model.parameters()).device
+        examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
+        collate = Collator(module.tokenizer.pad_token_id)
+        batches = ({k: v.to(device) for k, v in collate([e]).items()} for e in encode(module.tokenizer, examples))
+        return diagonal_fisher(model, batches, self.nll)

@@ -1,0 +1,26 @@
+"""The multi-task upper bound: while training task i, every batch is drawn from the union of
+tasks 0..i (each task equally likely), with the same step budget as every other strategy, so
+it fills the same accuracy matrix."""
+from __future__ import annotations
+
+import random
+
+from cl.strategies.base import Strategy
+from cl.strategies.memory import collate_to
+from cl.streams.encoding import Encoded, encode, split_batch
+
+
+class Joint(Strategy):
+    def __init__(self, seed: int = 0) -> None:
+        self.rng = random.Random(seed)
+        self.seen: list[list[Encoded]] = []
+
+    def before_task(self, module, index, task):
+        self.seen.append(encode(module.tokenizer, task.train))
+
+    def train_batch(self, module, batch):
+        k = len(self.seen)
+        if k < 2:
+            return batch
+        rows = [enc if (t := self.rng.randrange(k)) == k - 1 else self.rng.choice(self.seen[t]) for enc in split_batch(batch)]
+        return collate_to(rows, module.tokenizer.pad_token_id, batch["input_ids"].device)

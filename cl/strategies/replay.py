@@ -1,0 +1,33 @@
+"""Experience replay: a memory of earlier tasks' examples mixed into every training batch."""
+from __future__ import annotations
+
+from cl.strategies.base import Strategy
+from cl.strategies.memory import ExampleBuffer, mix_into
+from cl.streams.encoding import encode
+
+
+class Replay(Strategy):
+    """`size` examples in memory; `batch_share` of each combined batch comes from memory
+    (0.5: as many memory examples as current ones). The buffer is filled at the end of each
+    task from that task's training examples."""
+
+    def __init__(self, size: int = 200, policy: str = "reservoir", batch_share: float = 0.5, seed: int = 0):
+        if not 0.0 <= batch_share < 1.0:
+            raise ValueError(f"replay batch_share must be in [0, 1), got {batch_share}")
+        self.buffer = ExampleBuffer(size, policy, seed)
+        self.batch_share = batch_share
+
+    def train_batch(self, module, batch):
+        if not len(self.buffer) or self.batch_share == 0:
+            return batch
+        n = max(1, round(len(batch["input_ids"]) * self.batch_share / (1 - self.batch_share)))
+        return mix_into(batch, self.buffer.sample(n), module.tokenizer.pad_token_id)
+
+    def after_task(self, module, index, task):
+        self.buffer.add(encode(module.tokenizer, task.train), index)
+
+    def state_dict(self):
+        return {"buffer": self.buffer.state_dict()}
+
+    def load_state_dict(self, state):
+        self.buffer.load_state_dict(state["buffer"])

@@ -1,0 +1,48 @@
+"""Synaptic Intelligence (Zenke et al., 2017).
+
+During a task, w[p] accumulates -g[p] * delta_theta[p] over optimizer steps (the parameter's
+contribution to the decrease of the loss). At the task's end the importance
+Omega[p] += w[p] / (Delta[p]^2 + xi), Delta the parameter's total change over the task, and the
+penalty is c * sum Omega (theta - theta_prev)^2.
+"""
+from __future__ import annotations
+
+import torch
+
+from cl.strategies.quadratic import QuadraticPenalty, snapshot
+
+
+class SI(QuadraticPenalty):
+    def __init__(self, c: float = 1.0, xi: float = 0.1) -> None:
+        super().__init__(c, online=True, decay=1.0)
+        self.xi = xi
+        self.start: dict[str, torch.Tensor] = {}
+        self.w: dict[str, torch.Tensor] = {}
+        self._last: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (grad, weights) at the last backward
+
+    def before_task(self, module, index, task):
+        self.start = snapshot(module.model)
+        self.w = {}
+        self._last = {}
+
+    def _accumulate(self, model) -> None:
+        """Credit the step taken since the last backward: w += -g * (theta_now - theta_then)."""
+        for n, p in model.named_parameters():
+            if n in self._last:
+                grad, before = self._last[n]
+                self.w[n] = self.w.get(n, 0.0) - grad * (p.detach() - before)
+        self._last = {}
+
+    def after_backward(self, module):
+        self._accumulate(module.model)
+        self._last = {n: (p.grad.detach().clone(), p.detach().clone())
+                      for n, p in module.model.named_parameters() if p.grad is not None}  # fmt: skip
+
+    def importance(self, module, index, task):
+        self._accumulate(module.model)
+        now = snapshot(module.model)
+        importance = {}
+        for n, theta in now.items():
+            w = self.w.get(n, torch.zeros_like(theta)).to(theta.device)
+            importance[n] = w / ((theta - self.start[n].to(theta.device)) ** 2 + self.xi)
+        return importance
