@@ -78,3 +78,12 @@ def test_local_pretrained_model_directory(tmp_path):
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     assert config["hidden_size"] == 32
     assert "(0.01M parameters)" in proc.stdout or "(0.02M parameters)" in proc.stdout
+
+
+def test_strategies_compose(tmp_path):
+    proc = cl_run(tmp_path, "strategy=[replay,ewc,hft]", "strategy.ewc.fisher_samples=8", "logger=none", *QUICK)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    assert out["strategies"] == ["replay", "ewc", "hft"] and out["objective"] == "sft"
+    assert out["timing"]["train_steps"] == 4 * 3
+    assert proc.stdout.count("HFT on") == 4
