@@ -12,6 +12,7 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from cl.module import ContinualModule
+from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
 from cl.streams.encoding import Collator, encode
 from cl.streams.task import Example, Stream, Task
@@ -101,7 +102,8 @@ class ContinualLoop:
 
 
 def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None) -> bool:
-    """Train on the mixture of `tasks` before the stream, or load that result from `cache_file`.
+    """Train on the mixture of `tasks` with plain SFT before the stream, or load that result from
+    `cache_file`. This gives objectives that need initial competence (RFT) a policy to start from.
 
     Returns True when the cached checkpoint was used.
     """
@@ -110,7 +112,13 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         model.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
         return True
     mixture = [ex for t in tasks for ex in t.train]
-    loop.fit(mixture, steps, "base:" + ",".join(t.name for t in tasks))
+    module = loop.module
+    kept = module.objective, module.strategies
+    module.objective, module.strategies = SFT(), []  # the base stage is plain SFT, whatever follows
+    try:
+        loop.fit(mixture, steps, "base:" + ",".join(t.name for t in tasks))
+    finally:
+        module.objective, module.strategies = kept
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         tmp = cache_file.with_suffix(".tmp")
