@@ -1,0 +1,153 @@
+"""Sweep reports from run folders alone (no W&B): tables, mean matrices, bar chart, task curves.
+
+A configuration is a run's Hydra overrides without `seed=` (and without hydra.* settings), so
+the seeds of one configuration are averaged together.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from cl.evaluation.matrix import METRICS
+
+
+@dataclass
+class Run:
+    folder: Path
+    config: str
+    seed: int
+    tasks: list[str]
+    trained: list[str]
+    R: np.ndarray
+    metrics: dict[str, float]
+
+
+def _overrides(folder: Path) -> list[str]:
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+    return sorted(o for o in overrides if not re.match(r"^\+*(seed|hydra\.)", o))
+
+
+def _label_configurations(runs: list[Run], overrides: dict[Path, list[str]]) -> None:
+    """Name each run's configuration by the overrides that vary across the runs."""
+    common = set.intersection(*(set(o) for o in overrides.values()))
+    for run in runs:
+        run.config = " ".join(o for o in overrides[run.folder] if o not in common) or "default"
+
+
+def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """Finished runs under `root`, and (folder, reason) for every run folder left out."""
+    runs, skipped = [], []
+    for hydra_dir in sorted(root.rglob(".hydra")):
+        folder = hydra_dir.parent
+        if not (folder / "results.json").exists():
+            skipped.append((folder, "unfinished: no results.json"))
+            continue
+        res = json.loads((folder / "results.json").read_text())
+        runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"]))
+    if runs:
+        streams = defaultdict(list)
+        for run in runs:
+            streams[tuple(run.tasks)].append(run)
+        main = max(streams.values(), key=len)[0].tasks
+        for run in [r for r in runs if r.tasks != main]:
+            skipped.append((run.folder, f"different stream: {' -> '.join(run.tasks)} (report stream: {' -> '.join(main)})"))
+        runs = [r for r in runs if r.tasks == main]
+        _label_configurations(runs, {r.folder: _overrides(r.folder) for r in runs})
+    return runs, skipped
+
+
+def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
+    """config -> metric -> (mean, std, number of seeds)."""
+    by_config: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_config[run.config].append(run)
+    return {
+        config: {m: (float(np.mean(v := [r.metrics[m] for r in rs])), float(np.std(v)), len(rs)) for m in METRICS}
+        for config, rs in sorted(by_config.items())
+    }
+
+
+def _rows(summary):
+    header = ["configuration", "seeds", *METRICS]
+    body = [[c, str(next(iter(ms.values()))[2]), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in METRICS)]
+            for c, ms in summary.items()]  # fmt: skip
+    return header, body
+
+
+def write_tables(summary, out: Path) -> None:
+    header, body = _rows(summary)
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+    (out / "summary.md").write_text("\n".join(md) + "\n")
+    with open(out / "summary.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["configuration", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])
+        for config, ms in summary.items():
+            w.writerow([config, next(iter(ms.values()))[2], *(f"{ms[m][i]:.6f}" for m in METRICS for i in (0, 1))])
+    esc = lambda t: t.replace("_", r"\_").replace("&", r"\&")  # noqa: E731
+    tex = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
+           " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]  # fmt: skip
+    tex += [" & ".join(esc(c.replace(" ± ", r" $\pm$ ")) for c in row) + r" \\" for row in body]
+    (out / "summary.tex").write_text("\n".join(tex + [r"\bottomrule", r"\end{tabular}"]) + "\n")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "default"
+
+
+def write_plots(runs: list[Run], summary, out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from cl.tracking.plots import heatmap
+
+    for config in summary:
+        rs = [r for r in runs if r.config == config]
+        mean_R = np.mean([r.R for r in rs], axis=0)
+        heatmap(mean_R, rs[0].tasks, rs[0].trained, out / f"R_{_slug(config)}.png", title=f"mean R: {config} ({len(rs)} seeds)")
+        fig, ax = plt.subplots(figsize=(6, 3.5))
+        for j, task in enumerate(rs[0].tasks):
+            ax.plot(range(mean_R.shape[0]), mean_R[:, j], marker="o", label=task)
+        ax.set_xticks(range(mean_R.shape[0]), ["start"] + [f"after {t}" for t in rs[0].trained], rotation=30, ha="right")
+        ax.set_ylabel("accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.set_title(f"per-task accuracy across the stream: {config}", fontsize=9)
+        ax.legend(fontsize=7)
+        fig.tight_layout()
+        fig.savefig(out / f"tasks_{_slug(config)}.png", dpi=110)
+        plt.close(fig)
+    names = ["acc", "bwt", "forgetting", "fwt", "learning_acc"]
+    fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4))
+    width = 0.8 / max(1, len(summary))
+    for k, (config, ms) in enumerate(summary.items()):
+        xs = np.arange(len(names)) + k * width
+        ax.bar(xs, [ms[n][0] for n in names], width, yerr=[ms[n][1] for n in names], label=config, capsize=2)
+    ax.set_xticks(np.arange(len(names)) + width * (len(summary) - 1) / 2, names)
+    ax.axhline(0, color="black", linewidth=0.5)
+    ax.legend(fontsize=7)
+    ax.set_title("metrics per configuration (mean ± std over seeds)")
+    fig.tight_layout()
+    fig.savefig(out / "metrics.png", dpi=110)
+    plt.close(fig)
+
+
+def report(root: Path, out: Path | None = None) -> tuple[Path, list[tuple[Path, str]]]:
+    """Write the report of every run under `root` into `out` (default root/report)."""
+    runs, skipped = collect(root)
+    if not runs:
+        raise FileNotFoundError(f"no finished runs (results.json next to .hydra/) under {root}")
+    out = out or root / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    summary = summarize(runs)
+    write_tables(summary, out)
+    write_plots(runs, summary, out)
+    return out, skipped

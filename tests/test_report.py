@@ -1,0 +1,57 @@
+"""A small Hydra multirun, every job with its own offline W&B run, then `cl-report` over it."""
+import csv
+import json
+
+import numpy as np
+import pytest
+
+from tests.helpers import QUICK, cl_run
+
+pytestmark = pytest.mark.slow
+
+
+def test_multirun_then_report_gives_per_configuration_means(tmp_path):
+    sweep = tmp_path / "sweep"
+    proc = cl_run(tmp_path, "--multirun", "strategy=naive,replay", "seed=0,1", "stream.order=[copy,shift]",
+                  *QUICK, f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    results = sorted(sweep.glob("*/results.json"))
+    assert len(results) == 4
+    assert len(list(sweep.glob("*/wandb/offline-run-*"))) == 4
+    (sweep / "9" / ".hydra").mkdir(parents=True)  # a job that never finished
+    from cl.cli import report_main
+
+    report_main([str(sweep)])
+    by_config = {}
+    for path in results:
+        res = json.loads(path.read_text())
+        by_config.setdefault(res["strategies"][0], []).append(res["metrics"]["bwt"])
+    rows = {r["configuration"]: r for r in csv.DictReader(open(sweep / "report" / "summary.csv"))}
+    assert set(rows) == {"strategy=naive", "strategy=replay"}
+    for name, bwts in by_config.items():
+        row = rows[f"strategy={name}"]
+        assert row["seeds"] == "2"
+        assert float(row["bwt_mean"]) == pytest.approx(np.mean(bwts), abs=1e-6)
+        assert float(row["bwt_std"]) == pytest.approx(np.std(bwts), abs=1e-6)
+    md = (sweep / "report" / "summary.md").read_text()
+    assert "| strategy=naive | 2 |" in md and r"\pm" in (sweep / "report" / "summary.tex").read_text()
+    for png in ("metrics.png", "R_strategy_naive.png", "tasks_strategy_replay.png"):
+        assert (sweep / "report" / png).stat().st_size > 5000
+
+
+def test_report_names_skipped_runs(tmp_path, capsys):
+    from cl.cli import report_main
+
+    for name, tasks in (("a", ["x", "y"]), ("b", ["x", "y"]), ("c", ["y", "x"])):
+        (tmp_path / name / ".hydra").mkdir(parents=True)
+        (tmp_path / name / ".hydra" / "overrides.yaml").write_text("- seed=1\n")
+        R = [[0, 0], [1, 0], [0.5, 1]]
+        metrics = dict.fromkeys(["acc", "avg_inc_acc", "bwt", "fwt", "forgetting", "learning_acc"], 0.5)
+        (tmp_path / name / "results.json").write_text(json.dumps(
+            {"seed": 1, "tasks": tasks, "trained_tasks": tasks, "R": R, "metrics": metrics}))  # fmt: skip
+    (tmp_path / "d" / ".hydra").mkdir(parents=True)
+    report_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"skipped {tmp_path / 'd'}: unfinished" in out
+    assert f"skipped {tmp_path / 'c'}: different stream: y -> x" in out
+    assert "| default | 2 |" in out
