@@ -54,6 +54,18 @@ def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
     return Path(cfg.paths.cache_dir) / f"base-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
 
 
+def _objective_name(cfg: DictConfig) -> str:
+    return cfg.objective._target_.rsplit(".", 1)[-1].lower()
+
+
+def _sweep_name() -> str | None:
+    """Jobs of one Hydra multirun share a W&B group: the sweep folder's name."""
+    from hydra.types import RunMode
+
+    hydra_cfg = HydraConfig.get()
+    return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
+
+
 def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     """Build everything from the checked config and run the stream; returns the metrics."""
     import lightning as L
@@ -86,7 +98,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         from cl.tracking.wandb_run import WandbTracker
 
         init = {k: cfg.logger[k] for k in ("project", "entity", "group", "job_type", "name")}
-        tracker = WandbTracker(run_dir, resolved, mode=cfg.logger.mode, tags=list(cfg.logger.tags), **init)
+        init["group"] = init["group"] or _sweep_name()
+        tags = [*cfg.logger.tags, f"stream:{'-'.join(stream.names)}", f"objective:{_objective_name(cfg)}"]
+        tags += [f"strategy:{s}" for s in cfg.strategy]
+        tracker = WandbTracker(run_dir, resolved, mode=cfg.logger.mode, tags=tags, **init)
     trainer_factory = instantiate(cfg.trainer)
 
     def make_trainer(**overrides):
@@ -110,7 +125,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     names = [t.name for t in stream.eval_tasks]
     metrics = all_metrics(R)
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    setup = {"objective": cfg.objective._target_.rsplit(".", 1)[-1].lower(), "strategies": list(cfg.strategy)}
+    setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, {**setup, "timing": loop.timing})
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
