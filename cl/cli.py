@@ -136,7 +136,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
 @hydra.main(version_base="1.3", config_path=CONF_DIR, config_name="config")
 def main(cfg: DictConfig) -> float:
-    """Run one experiment; returns the final average accuracy (the sweeper's objective)."""
+    """Run one experiment; returns `report_metric` (the sweeper's objective, ACC by default)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
         check_config(cfg, _task_group())
@@ -145,7 +145,7 @@ def main(cfg: DictConfig) -> float:
         _discard_run_dir(run_dir)
         print(f"cl-run: error: {err}", file=sys.stderr)
         sys.exit(2)
-    return run(cfg, run_dir)["acc"]
+    return run(cfg, run_dir)[cfg.report_metric]
 
 
 def _config_dirs(argv: list[str]) -> list[Path]:

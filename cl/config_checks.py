@@ -62,9 +62,17 @@ def check_logger(logger: DictConfig) -> None:
         raise ConfigError(f"logger.mode '{logger.mode}' is not valid; choose one of {', '.join(modes)}")
 
 
+def check_report_metric(name: str) -> None:
+    from cl.evaluation.matrix import METRICS
+
+    if name not in METRICS:
+        raise ConfigError(f"report_metric '{name}' is not a metric; choose one of {', '.join(METRICS)}")
+
+
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     """Every check above, in the order a user would fix them."""
     check_stream(cfg.stream, task_group)
     check_model(cfg.model)
     check_numbers(cfg)
     check_logger(cfg.logger)
+    check_report_metric(cfg.report_metric)

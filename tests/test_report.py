@@ -1,20 +1,26 @@
 """A small Hydra multirun, every job with its own offline W&B run, then `cl-report` over it."""
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from tests.helpers import QUICK, cl_run
 
 pytestmark = pytest.mark.slow
 
 
-def test_multirun_then_report_gives_per_configuration_means(tmp_path):
+@pytest.mark.parametrize("launcher", ["basic", "local_parallel"])
+def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     proc = cl_run(tmp_path, "--multirun", "strategy=naive,replay", "seed=0,1", "stream.order=[copy,shift]",
-                  *QUICK, f"hydra.sweep.dir={sweep}")  # fmt: skip
+                  f"hydra/launcher={launcher}", *QUICK, f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "sweep of 4 jobs" in proc.stdout
+    if launcher == "basic":  # joblib workers log in their own processes
+        assert "sweep progress: 4/4 jobs done" in proc.stdout
     results = sorted(sweep.glob("*/results.json"))
     assert len(results) == 4
     assert len(list(sweep.glob("*/wandb/offline-run-*"))) == 4
@@ -55,3 +61,17 @@ def test_report_names_skipped_runs(tmp_path, capsys):
     assert f"skipped {tmp_path / 'd'}: unfinished" in out
     assert f"skipped {tmp_path / 'c'}: different stream: y -> x" in out
     assert "| default | 2 |" in out
+
+
+def test_optuna_search_returns_the_reported_metric(tmp_path):
+    sweep = tmp_path / "optuna"
+    proc = cl_run(tmp_path, "--multirun", "--config-dir", str(Path(__file__).parents[1] / "sweeps"), "+sweep=optuna_ewc",
+                  "hydra.sweeper.n_trials=3", "report_metric=bwt", "stream.order=[copy,shift]",
+                  "strategy.ewc.fisher_samples=4", "logger=none", *QUICK, f"hydra.sweep.dir={sweep}")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    trials = [json.loads(p.read_text()) for p in sweep.glob("*/results.json")]
+    assert len(trials) == 3
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert best["best_value"] == pytest.approx(max(t["metrics"]["bwt"] for t in trials))
+    lambdas = {yaml.safe_load((sweep / str(k) / "config.yaml").read_text())["strategy"]["ewc"]["lambda_"] for k in range(3)}
+    assert len(lambdas) == 3 and all(1.0 <= x <= 1e6 for x in lambdas)

@@ -1,0 +1,45 @@
+"""Hydra callbacks of `cl-run` (CLI level: the only place besides cli.py that knows Hydra)."""
+from __future__ import annotations
+
+import logging
+from math import prod
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.experimental.callback import Callback
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+log = logging.getLogger("cl")
+TOTAL_FILE = ".jobs_total"
+
+
+def job_count(config: DictConfig) -> int:
+    """Jobs in this multirun: the product of the sweep overrides' sizes, or n_trials (Optuna)."""
+    sweeper = config.hydra.sweeper
+    if sweeper.get("n_trials"):
+        return int(sweeper.n_trials)
+    params = sweeper.get("params") or {}
+    args = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
+    sweeps = [o for o in OverridesParser.create().parse_overrides(args) if o.is_sweep_override()]
+    return prod(len(list(o.sweep_string_iterator())) for o in sweeps)
+
+
+class SweepProgress(Callback):
+    """Logs `k/N jobs done` after every job of a multirun, whichever launcher runs the jobs
+    (it counts finished run folders, so jobs in other processes or on other nodes count too)."""
+
+    def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep = Path(config.hydra.sweep.dir)
+        sweep.mkdir(parents=True, exist_ok=True)
+        total = job_count(config)
+        (sweep / TOTAL_FILE).write_text(str(total))
+        log.info("sweep of %d jobs into %s", total, sweep)
+
+    def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
+        if config.hydra.mode != RunMode.MULTIRUN:
+            return
+        sweep = Path(config.hydra.sweep.dir)
+        total = (sweep / TOTAL_FILE).read_text() if (sweep / TOTAL_FILE).exists() else "?"
+        log.info("sweep progress: %d/%s jobs done", len(list(sweep.rglob("results.json"))), total)
