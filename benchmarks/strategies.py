@@ -32,6 +32,7 @@ SETUPS = {
     "lwf": ["strategy=lwf"],
     "agem": ["strategy=agem"],
     "derpp": ["strategy=derpp"],
+    "hft": ["strategy=hft"],
     "replay + ewc": ["strategy=[replay,ewc]"],
 }
 

@@ -91,6 +91,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler),
     )
+    setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
     tracker = None
@@ -99,9 +100,10 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
         init = {k: cfg.logger[k] for k in ("project", "entity", "group", "job_type", "name")}
         init["group"] = init["group"] or _sweep_name()
-        tags = [*cfg.logger.tags, f"stream:{'-'.join(stream.names)}", f"objective:{_objective_name(cfg)}"]
-        tags += [f"strategy:{s}" for s in cfg.strategy]
-        tracker = WandbTracker(run_dir, resolved, mode=cfg.logger.mode, tags=tags, **init)
+        tags = [*cfg.logger.tags, f"stream:{'-'.join(stream.names)}", f"objective:{setup['objective']}"]
+        tags += [f"strategy:{s}" for s in setup["strategies"]]
+        flat = {"setup": {**setup, "strategies": "+".join(setup["strategies"]), "stream": "-".join(stream.names)}}
+        tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, **init)
     trainer_factory = instantiate(cfg.trainer)
 
     def make_trainer(**overrides):
@@ -125,7 +127,6 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
     names = [t.name for t in stream.eval_tasks]
     metrics = all_metrics(R)
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, {**setup, "timing": loop.timing})
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
