@@ -15,8 +15,8 @@ def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, tit
 
     R = np.asarray(R)
     rows = ["before training"] + [f"after {t}" for t in trained]
-    fig, ax = plt.subplots(figsize=(1.2 * len(tasks) + 2.5, 0.6 * len(rows) + 1.5))
-    im = ax.imshow(R, vmin=0.0, vmax=1.0, cmap="viridis")
+    fig, ax = plt.subplots(figsize=(1.1 * len(tasks) + 3.0, 0.5 * len(rows) + 1.5))
+    im = ax.imshow(R, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(len(tasks)), tasks, rotation=30, ha="right")
     ax.set_yticks(range(len(rows)), rows)
     ax.set_xlabel("evaluated task")
