@@ -1,4 +1,5 @@
 from cl.objectives.base import Objective
+from cl.objectives.rft import RFT
 from cl.objectives.sft import SFT
 
-__all__ = ["SFT", "Objective"]
+__all__ = ["RFT", "SFT", "Objective"]

@@ -1,0 +1,266 @@
+"""Reinforcement fine-tuning (GRPO-style) with the task's checker as the reward.
+
+Per batch: sample G completions per prompt, reward them (exact answer, plus an optional format
+term), drop groups that carry no signal (rollout-based instance filtering), turn rewards into
+group-relative advantages and minimise a clipped policy-gradient loss (asymmetric clip as in
+DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at the task start.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import torch
+
+from cl.objectives.base import Objective
+from cl.objectives.rollout import sample_completions
+from cl.streams.encoding import IGNORE
+
+SCALES = ("group", "batch", "none")
+AGGREGATIONS = ("sequence", "token", "constant")
+EPS = 1e-6
+_NO_TASK = object()  # no task seen yet (a task index may be None outside the loop)
+STEP_KEYS = ("train/kl", "train/entropy", "train/clip_fraction")  # per-step logs (vs per-rollout)
+
+
+# -- pure pieces ------------------------------------------------------------------------------
+def group_advantages(rewards: torch.Tensor, scale: str) -> torch.Tensor:
+    """(r - group mean) for rewards [B, G], divided by the group std, the batch std or nothing."""
+    centred = rewards - rewards.mean(1, keepdim=True)
+    if scale == "group":
+        return centred / (rewards.std(1, keepdim=True) + EPS)
+    if scale == "batch":
+        return centred / (rewards.std() + EPS)
+    return centred
+
+
+def aggregate(values: torch.Tensor, mask: torch.Tensor, aggregation: str, max_new_tokens: int) -> torch.Tensor:
+    """Reduce per-token values [N, T] over the masked tokens: per-sequence mean then mean
+    (`sequence`), mean over all tokens (`token`), or sum / (N * max_new_tokens) (`constant`)."""
+    total = torch.where(mask, values, 0.0)
+    if aggregation == "sequence":
+        return (total.sum(1) / mask.sum(1).clamp(min=1)).mean()
+    if aggregation == "token":
+        return total.sum() / mask.sum().clamp(min=1)
+    return total.sum() / (values.shape[0] * max_new_tokens)
+
+
+def clipped_policy_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    eps_low: float,
+    eps_high: float,
+    aggregation: str,
+    max_new_tokens: int,
+) -> torch.Tensor:
+    """-min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A) per token, aggregated.
+
+    logp, old_logp, mask: [N, T]; advantages: [N] (one per sequence)."""
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages[:, None]
+    surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - eps_low, 1 + eps_high) * adv)
+    return aggregate(-surrogate, mask, aggregation, max_new_tokens)
+
+
+def clip_fraction(ratio: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, eps_low: float, eps_high: float):
+    """Share of completion tokens whose gradient the clip removes."""
+    adv = advantages[:, None]
+    clipped = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
+    return (clipped & mask).sum() / mask.sum().clamp(min=1)
+
+
+def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token k3 estimate of KL(policy || reference): exp(d) - d - 1 with d = ref - logp."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def keep_groups(success: torch.Tensor, filter_all_wrong: bool, filter_all_right: bool) -> torch.Tensor:
+    """Bool [B]: groups kept after dropping those with no success and/or no failure ([B, G] bool)."""
+    keep = torch.ones(success.shape[0], dtype=torch.bool, device=success.device)
+    if filter_all_wrong:
+        keep &= success.any(1)
+    if filter_all_right:
+        keep &= ~success.all(1)
+    return keep
+
+
+def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
+    """Per row, the index of the first labelled token: bos plus prompt length."""
+    return (labels != IGNORE).int().argmax(1)
+
+
+def pack(prompt_ids: torch.Tensor, prompt_lens: torch.Tensor, completions: torch.Tensor, mask: torch.Tensor, pad: int):
+    """Right-padded [prompt completion] rows (so positions need no correction) and their mask.
+
+    prompt_ids: [N, >= max prompt length], right-padded; completions, mask: [N, T]."""
+    width = int(prompt_lens.max()) + completions.shape[1]
+    ids = torch.full((len(prompt_ids), width), pad, dtype=torch.long, device=prompt_ids.device)
+    ids[:, : int(prompt_lens.max())] = prompt_ids[:, : int(prompt_lens.max())]
+    positions = prompt_lens[:, None] + torch.arange(completions.shape[1], device=ids.device)
+    ids.scatter_(1, positions, completions)
+    attention = torch.arange(width, device=ids.device) < (prompt_lens + mask.sum(1))[:, None]
+    return ids.masked_fill(~attention, pad), attention.long()
+
+
+def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float):
+    """Log-probabilities [N, T] of the completion tokens under `model` (logits / temperature, as
+    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T]."""
+    logits = model(input_ids=ids, attention_mask=attention).logits
+    positions = prompt_lens[:, None] - 1 + torch.arange(completions.shape[1], device=ids.device)
+    picked = logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1])).float() / temperature
+    logprobs = picked.log_softmax(-1)
+    entropy = -(logprobs.exp() * logprobs).sum(-1)
+    return logprobs.gather(2, completions[..., None]).squeeze(2).masked_fill(~mask, 0.0), entropy
+
+
+def zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """A zero that depends on every trainable parameter, so the backward pass still runs."""
+    return 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
+
+
+def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
+    ref = copy.deepcopy(model).eval()
+    return ref.requires_grad_(False)
+
+
+# -- the objective ----------------------------------------------------------------------------
+@dataclass
+class _Stored:
+    """The kept rows of one rollout, ready for its optimization passes."""
+
+    ids: torch.Tensor
+    attention: torch.Tensor
+    prompt_lens: torch.Tensor
+    completions: torch.Tensor
+    mask: torch.Tensor
+    advantages: torch.Tensor
+    logs: dict
+    passes_left: int
+    ref_logp: torch.Tensor | None = None
+    old_logp: torch.Tensor | None = None
+
+    def logprobs(self, model, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
+        return completion_logprobs(
+            model, self.ids, self.attention, self.prompt_lens, self.completions, self.mask, temperature
+        )
+
+
+class RFT(Objective):
+    """GRPO-style reinforcement fine-tuning on the current task's checker.
+
+    Each rollout is used for `passes` consecutive training steps (the batches of the steps
+    after the first are ignored); the importance ratio is taken against the log-probabilities
+    of the first pass, which equal the sampling policy's.
+    """
+
+    def __init__(
+        self,
+        group_size: int = 8,
+        max_new_tokens: int = 8,
+        temperature: float = 1.0,
+        top_p: float = 1.0,
+        format_reward: float = 0.0,
+        scale: str = "group",
+        epsilon_low: float = 0.2,
+        epsilon_high: float = 0.28,
+        aggregation: str = "token",
+        kl_beta: float = 0.0,
+        passes: int = 1,
+        filter_all_wrong: bool = True,
+        filter_all_right: bool = False,
+        use_cache: bool = True,
+    ) -> None:
+        if scale not in SCALES:
+            raise ValueError(f"unknown RFT scale '{scale}'; valid choices: {', '.join(SCALES)}")
+        if aggregation not in AGGREGATIONS:
+            raise ValueError(f"unknown RFT aggregation '{aggregation}'; valid choices: {', '.join(AGGREGATIONS)}")
+        checks = {
+            "group_size >= 2": group_size >= 2,
+            "max_new_tokens >= 1": max_new_tokens >= 1,
+            "passes >= 1": passes >= 1,
+            "temperature > 0": temperature > 0,
+            "0 < top_p <= 1": 0 < top_p <= 1,
+            "0 <= epsilon_low < 1": 0 <= epsilon_low < 1,
+            "epsilon_high >= 0": epsilon_high >= 0,
+            "kl_beta >= 0": kl_beta >= 0,
+        }
+        bad = [rule for rule, ok in checks.items() if not ok]
+        if bad:
+            raise ValueError(f"invalid RFT options, need: {', '.join(bad)}")
+        self.group_size, self.max_new_tokens = group_size, max_new_tokens
+        self.temperature, self.top_p, self.use_cache = temperature, top_p, use_cache
+        self.format_reward, self.scale, self.aggregation = format_reward, scale, aggregation
+        self.epsilon_low, self.epsilon_high, self.kl_beta = epsilon_low, epsilon_high, kl_beta
+        self.passes, self.filter_all_wrong, self.filter_all_right = passes, filter_all_wrong, filter_all_right
+        self._task_index: object = _NO_TASK
+        self._reference: torch.nn.Module | None = None
+        self._stored: _Stored | None = None
+
+    def loss(self, module, batch):
+        self._sync_task(module)
+        if self._stored is None or self._stored.passes_left == 0:
+            self._stored, logs = self._rollout(module, batch)
+            if self._stored is None:
+                return zero_loss(module.model), {**logs, **{k: 0.0 for k in STEP_KEYS}}
+        stored = self._stored
+        stored.passes_left -= 1
+        logp, entropy = stored.logprobs(module.model, self.temperature)
+        if stored.old_logp is None:
+            stored.old_logp = logp.detach()
+        loss = clipped_policy_loss(
+            logp, stored.old_logp, stored.advantages, stored.mask,
+            self.epsilon_low, self.epsilon_high, self.aggregation, self.max_new_tokens,
+        )  # fmt: skip
+        kl = torch.zeros((), device=loss.device)
+        if stored.ref_logp is not None:
+            kl = aggregate(k3_kl(logp, stored.ref_logp), stored.mask, self.aggregation, self.max_new_tokens)
+            loss = loss + self.kl_beta * kl
+        ratio = torch.exp(logp.detach() - stored.old_logp)
+        clipped = clip_fraction(ratio, stored.advantages, stored.mask, self.epsilon_low, self.epsilon_high)
+        entropy = aggregate(entropy.detach(), stored.mask, "token", self.max_new_tokens)
+        return loss, {**stored.logs, "train/kl": kl.detach(), "train/entropy": entropy, "train/clip_fraction": clipped}
+
+    def _sync_task(self, module) -> None:
+        """On a new task: drop the stored rollout and freeze the reference policy (if KL is on)."""
+        if module.task_index == self._task_index:
+            return
+        self._task_index, self._stored = module.task_index, None
+        self._reference = frozen_copy(module.model) if self.kl_beta > 0 else None
+
+    def _rollout(self, module, batch) -> tuple[_Stored | None, dict]:
+        """Sample, reward and filter: the kept rows (None if no group is kept) and the rollout's logs."""
+        tok, G = module.tokenizer, self.group_size
+        lens = prompt_lengths(batch["labels"])
+        prompts = [row[:n] for row, n in zip(batch["input_ids"].tolist(), lens.tolist())]
+        rollout = sample_completions(
+            module.model, tok, prompts, G, self.max_new_tokens, self.temperature, self.top_p, use_cache=self.use_cache
+        )
+        skip = 1 if tok.bos_token_id is not None else 0  # the checker reads the prompt text without bos
+        texts = [tok.decode(p[skip:]) for p in prompts]
+        correct = [module.task.check(texts[i // G], c) for i, c in enumerate(rollout.texts)]
+        correct = torch.tensor(correct, device=rollout.completions.device)
+        rewards = (correct + self.format_reward * rollout.ended.float()).view(-1, G)
+        success = (correct > 0.5).view(-1, G)
+        keep = keep_groups(success, self.filter_all_wrong, self.filter_all_right)
+        logs = {
+            "train/reward": rewards.mean(),
+            "train/success_rate": success.float().mean(),
+            "train/completion_len": rollout.mask.sum(1).float().mean(),
+            "train/filtered_share": 1.0 - keep.float().mean(),
+        }
+        if not keep.any():
+            return None, logs
+        rows = keep.repeat_interleave(G)
+        prompt_lens = lens.repeat_interleave(G)[rows]
+        completions, mask = rollout.completions[rows], rollout.mask[rows]
+        prompt_ids = batch["input_ids"].repeat_interleave(G, 0)[rows]
+        ids, attention = pack(prompt_ids, prompt_lens, completions, mask, tok.pad_token_id)
+        advantages = group_advantages(rewards[keep], self.scale).flatten()
+        stored = _Stored(ids, attention, prompt_lens, completions, mask, advantages, logs, self.passes)
+        if self._reference is not None:
+            with torch.no_grad():
+                stored.ref_logp = stored.logprobs(self._reference.to(ids.device), self.temperature)[0]
+        return stored, logs

@@ -1,0 +1,282 @@
+import inspect
+import math
+from functools import partial
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+from hydra.utils import instantiate
+from omegaconf import OmegaConf
+
+import cl.objectives.rft as rft_module
+from cl.loop import ContinualLoop, TrainingPlan
+from cl.models import tiny_llama
+from cl.module import ContinualModule
+from cl.objectives import RFT, SFT
+from cl.objectives.rft import (
+    aggregate,
+    clip_fraction,
+    clipped_policy_loss,
+    completion_logprobs,
+    group_advantages,
+    k3_kl,
+    keep_groups,
+    pack,
+)
+from cl.objectives.rollout import completion_mask, sample_completions
+from cl.streams import Stream, make_task
+from cl.streams.encoding import Collator, encode
+
+LOG_KEYS = {
+    "train/reward", "train/success_rate", "train/kl", "train/entropy", "train/completion_len", "train/filtered_share"
+}  # fmt: skip
+SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+
+
+def make_trainer(**kw):
+    opts = dict(accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False)
+    return L.Trainer(**{**opts, "enable_model_summary": False, **kw})
+
+
+@pytest.fixture(scope="module")
+def copy_task():
+    """Copy of one or two letters: short answers, so a tiny model learns it in seconds."""
+    return make_task("copy", "copy", n_train=60, n_eval=8, min_len=1, max_len=2)
+
+
+@pytest.fixture(scope="module")
+def partly_trained(copy_task):
+    """Weights of the tiny model after 60 SFT steps on copy_task: it solves part of it."""
+    torch.manual_seed(0)
+    model, tok = tiny_llama(**SIZES)
+    module = ContinualModule(model.train(), tok, SFT(), [], partial(torch.optim.AdamW, lr=3e-3))
+    ContinualLoop(module, Stream([copy_task]), make_trainer, TrainingPlan(60, 16, 64)).fit(copy_task.train, 60, "sft")
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def rft_module_on(state, task, **options):
+    model, tok = tiny_llama(**SIZES)
+    model.load_state_dict(state)
+    module = ContinualModule(model.train(), tok, RFT(**options), [], partial(torch.optim.AdamW, lr=3e-3))
+    module.begin_task(0, task)
+    return module
+
+
+def batch_of(tok, examples):
+    return Collator(tok.pad_token_id)(encode(tok, examples))
+
+
+def sampled_success(model, tok, task, seed=0):
+    """Share of correct completions: 8 samples for every training prompt."""
+    prompts = [e.input_ids[: e.prompt_len] for e in encode(tok, task.train)]
+    out = sample_completions(model, tok, prompts, 8, 3, seed=seed)
+    texts = [tok.decode(p[1:]) for p in prompts]
+    return sum(task.check(texts[i // 8], c) for i, c in enumerate(out.texts)) / len(out.texts)
+
+
+# -- advantages -------------------------------------------------------------------------------
+REWARDS = torch.tensor([[1.0, 0.0, 0.0, 1.0], [0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 1.0]])
+
+
+def test_advantages_are_centred_per_group_and_zero_for_constant_groups():
+    for scale in ("group", "batch", "none"):
+        adv = group_advantages(REWARDS, scale)
+        assert torch.allclose(adv.mean(1), torch.zeros(3), atol=1e-6)
+        assert torch.equal(adv[1], torch.zeros(4))
+    assert torch.allclose(group_advantages(REWARDS, "none")[2], torch.tensor([0.25, 0.25, -0.75, 0.25]))
+    group = group_advantages(REWARDS, "group")
+    assert torch.allclose(group[[0, 2]].std(1), torch.ones(2), atol=1e-4)
+    assert torch.allclose(group[0], torch.tensor([1.0, -1.0, -1.0, 1.0]) * 0.5 / math.sqrt(1 / 3), atol=1e-4)
+    # batch std of the 12 rewards: sqrt((5 - 25/12) / 11) = 0.51493
+    assert torch.allclose(group_advantages(REWARDS, "batch")[0, 0], torch.tensor(0.5 / 0.51493), atol=1e-4)
+
+
+# -- clipped loss -----------------------------------------------------------------------------
+def clip_example():
+    """Two sequences, three tokens; the last token of the second is masked out.
+
+    eps 0.2 / 0.28 -> clip range [0.8, 1.28]
+    row 0, A = +1: ratios 1.0, 1.5, 0.7 -> min(rA, clip(r)A) = 1.0, 1.28 (clipped), 0.7 (not clipped)
+    row 1, A = -2: ratios 1.0, 0.7, (9.0 masked) -> -2.0, min(-1.4, -1.6) = -1.6 (clipped)
+    token losses: row 0 -1, -1.28, -0.7 (sum -2.98); row 1: 2, 1.6 (sum 3.6)
+    """
+    old = torch.log(torch.tensor([[0.5, 0.5, 0.5], [0.4, 0.4, 0.4]]))
+    ratio = torch.tensor([[1.0, 1.5, 0.7], [1.0, 0.7, 9.0]])
+    mask = torch.tensor([[True, True, True], [True, True, False]])
+    return (old + ratio.log()).requires_grad_(), old, torch.tensor([1.0, -2.0]), mask
+
+
+@pytest.mark.parametrize(
+    "aggregation, expected",
+    [
+        ("sequence", ((-2.98 / 3) + (3.6 / 2)) / 2),  # mean per sequence, then over sequences
+        ("token", (-2.98 + 3.6) / 5),  # over all 5 completion tokens
+        ("constant", (-2.98 + 3.6) / (2 * 4)),  # 2 sequences x max_new_tokens = 4
+    ],
+)
+def test_clipped_loss_matches_hand_computation(aggregation, expected):
+    logp, old, adv, mask = clip_example()
+    loss = clipped_policy_loss(logp, old, adv, mask, 0.2, 0.28, aggregation, max_new_tokens=4)
+    assert loss.item() == pytest.approx(expected, abs=1e-5)
+    loss.backward()
+    # clipped tokens and the masked one carry no gradient; the others do
+    assert (logp.grad[[0, 1, 1], [1, 1, 2]] == 0).all()
+    assert (logp.grad[[0, 0, 1], [0, 2, 0]] != 0).all()
+
+
+def test_clip_bounds_are_asymmetric_and_clip_fraction_counts_clipped_tokens():
+    logp, old, adv, mask = clip_example()
+    symmetric = clipped_policy_loss(logp, old, adv, mask, 0.2, 0.2, "token", 4)
+    assert symmetric.item() == pytest.approx((-(1 + 1.2 + 0.7) + 3.6) / 5, abs=1e-5)  # 1.5 clipped at 1.2
+    ratio = torch.exp(logp.detach() - old)
+    assert clip_fraction(ratio, adv, mask, 0.2, 0.28).item() == pytest.approx(2 / 5)
+
+
+def test_ratio_one_gives_the_plain_policy_gradient():
+    logp = torch.log(torch.tensor([[0.5, 0.25], [0.2, 0.2]]))
+    mask = torch.tensor([[True, True], [True, False]])
+    loss = clipped_policy_loss(logp, logp, torch.tensor([0.5, -1.0]), mask, 0.2, 0.28, "token", 2)
+    assert loss.item() == pytest.approx(-(0.5 + 0.5 - 1.0) / 3)
+
+
+# -- KL and filtering -------------------------------------------------------------------------
+def test_k3_kl_is_zero_for_equal_policies_and_positive_otherwise():
+    logp = torch.log(torch.tensor([[0.5, 0.1, 0.9]]))
+    assert torch.equal(k3_kl(logp, logp), torch.zeros(1, 3))
+    ref = torch.log(torch.tensor([[0.25, 0.2, 0.9]]))
+    kl = k3_kl(logp, ref)
+    # d = ref - logp = log 0.5 (first) and log 2 (second): exp(d) - d - 1
+    assert kl[0, 0].item() == pytest.approx(0.5 + math.log(2) - 1)
+    assert kl[0, 1].item() == pytest.approx(2 - math.log(2) - 1)
+    assert kl[0, 2] == 0 and (kl[0, :2] > 0).all()
+    assert aggregate(kl, torch.ones(1, 3, dtype=torch.bool), "token", 3).item() > 0
+
+
+def test_filtering_drops_exactly_the_configured_groups():
+    success = torch.tensor([[False, False, False], [True, False, True], [True, True, True], [False, True, False]])
+    assert keep_groups(success, True, False).tolist() == [False, True, True, True]
+    assert keep_groups(success, True, True).tolist() == [False, True, False, True]
+    assert keep_groups(success, False, True).tolist() == [True, True, False, True]
+    assert keep_groups(success, False, False).tolist() == [True] * 4
+
+
+def test_invalid_options_name_the_valid_choices():
+    with pytest.raises(ValueError, match="sequence, token, constant"):
+        RFT(aggregation="mean")
+    with pytest.raises(ValueError, match="group, batch, none"):
+        RFT(scale="std")
+    with pytest.raises(ValueError, match="group_size >= 2"):
+        RFT(group_size=1)
+
+
+def test_config_lists_every_option_with_the_code_defaults():
+    cfg = OmegaConf.load(Path(__file__).parents[1] / "conf" / "objective" / "rft.yaml")
+    obj = instantiate(cfg)
+    assert isinstance(obj, RFT)
+    defaults = {k: p.default for k, p in inspect.signature(RFT).parameters.items()}
+    assert {k: v for k, v in cfg.items() if k != "_target_"} == defaults
+
+
+# -- sampling and log-probabilities -----------------------------------------------------------
+def test_completion_mask_keeps_tokens_up_to_the_first_end_token():
+    ids = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8], [2, 2, 2, 2]])
+    assert completion_mask(ids, 2).int().tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
+
+
+def test_cached_sampling_equals_uncached_sampling(tiny):
+    model, tok = tiny
+    task = make_task("reverse", "reverse", n_train=20, n_eval=4)
+    prompts = [e.input_ids[: e.prompt_len] for e in encode(tok, task.train[:6])]
+    assert len(set(map(len, prompts))) > 1  # left padding is exercised
+    cached = sample_completions(model, tok, prompts, 4, 8, temperature=1.5, top_p=0.95, seed=3, use_cache=True)
+    plain = sample_completions(model, tok, prompts, 4, 8, temperature=1.5, top_p=0.95, seed=3, use_cache=False)
+    assert cached.completions.shape == (24, 8)
+    assert torch.equal(cached.completions, plain.completions) and cached.texts == plain.texts
+    other = sample_completions(model, tok, prompts, 4, 8, temperature=1.5, seed=4)
+    assert not torch.equal(other.completions, cached.completions)
+    assert len(set(cached.texts[:4])) > 1  # a group holds different samples
+
+
+def test_packed_log_probs_equal_unpadded_forwards(tiny):
+    model, tok = tiny
+    batch = batch_of(tok, [("rev ab=", "ba"), ("rev abcdef=", "fedcba"), ("cpy a=", "a")])
+    lens = torch.tensor([8, 12, 7])
+    completions = torch.tensor([[10, 11, 2, 0], [12, 13, 14, 15], [2, 0, 0, 0]])
+    mask = completion_mask(completions, tok.eos_token_id)
+    ids, attention = pack(batch["input_ids"], lens, completions, mask, tok.pad_token_id)
+    logp, entropy = completion_logprobs(model, ids, attention, lens, completions, mask, temperature=2.0)
+    assert (logp[~mask] == 0).all()
+    for row in range(3):
+        n, k = int(lens[row]), int(mask[row].sum())
+        seq = torch.cat([batch["input_ids"][row, :n], completions[row, :k]])
+        assert torch.equal(ids[row, : n + k], seq)
+        logits = model(input_ids=seq[None]).logits[0, n - 1 : n + k - 1] / 2.0
+        expected = logits.log_softmax(-1).gather(1, completions[row, :k, None])[:, 0]
+        assert torch.allclose(logp[row, :k], expected, atol=1e-5)
+    assert (entropy[mask] > 0).all() and (entropy[mask] <= math.log(len(tok)) + 1e-4).all()
+
+
+# -- through the module -----------------------------------------------------------------------
+def test_loss_through_the_module_is_finite_with_gradient_and_logs(partly_trained, copy_task):
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, format_reward=0.5, kl_beta=0.1)
+    batch = batch_of(module.tokenizer, copy_task.train[:16])
+    loss, logs = module.objective.loss(module, batch)
+    assert torch.isfinite(loss) and loss.requires_grad
+    loss.backward()
+    assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.model.parameters())
+    assert LOG_KEYS <= set(logs)
+    values = {k: float(v) for k, v in logs.items()}
+    assert 0 < values["train/reward"] <= 1.5 and 0 < values["train/success_rate"] < 1
+    assert 0 <= values["train/filtered_share"] < 1 and 1 <= values["train/completion_len"] <= 3
+    assert values["train/kl"] == pytest.approx(0, abs=1e-6)  # the reference is the policy at the task start
+    assert values["train/entropy"] > 0 and values["train/clip_fraction"] == 0  # first pass: ratio 1
+    torch.optim.SGD(module.model.parameters(), lr=0.5).step()
+    _, logs = module.objective.loss(module, batch)
+    assert float(logs["train/kl"]) > 0
+    module.begin_task(1, copy_task)  # a new task freezes a new reference
+    _, logs = module.objective.loss(module, batch)
+    assert float(logs["train/kl"]) == pytest.approx(0, abs=1e-6)
+
+
+def test_all_filtered_batch_gives_a_zero_loss_that_backpropagates(copy_task):
+    model, tok = tiny_llama(**SIZES)  # untrained: every group is all wrong
+    module = ContinualModule(model.train(), tok, RFT(group_size=2, max_new_tokens=3), [], torch.optim.AdamW)
+    module.begin_task(0, copy_task)
+    loss, logs = module.objective.loss(module, batch_of(tok, copy_task.train[:4]))
+    assert loss.item() == 0 and float(logs["train/filtered_share"]) == 1 and LOG_KEYS <= set(logs)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_passes_reuse_one_rollout(partly_trained, copy_task, monkeypatch):
+    calls = []
+    sampler = rft_module.sample_completions
+    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: calls.append(1) or sampler(*a, **k))
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    opt = torch.optim.SGD(module.model.parameters(), lr=2.0)
+    batches = [batch_of(module.tokenizer, copy_task.train[i : i + 16]) for i in (0, 16, 32)]
+    losses, logs = [], []
+    for batch in batches:
+        loss, log = module.objective.loss(module, batch)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+        logs.append(log)
+    assert len(calls) == 2  # steps 1 and 2 share a rollout, step 3 samples again
+    assert logs[1]["train/reward"] is logs[0]["train/reward"]
+    assert logs[0]["train/clip_fraction"] == 0 and logs[1]["train/clip_fraction"] > 0
+    assert losses[1] != losses[0]
+
+
+def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3)
+    before = sampled_success(module.model, module.tokenizer, copy_task)
+    loop = ContinualLoop(module, Stream([copy_task]), make_trainer, TrainingPlan(40, 16, 64))
+    loop.fit(copy_task.train, 40, "rft")
+    after = sampled_success(module.model, module.tokenizer, copy_task)
+    assert 0.05 < before < 0.5 and after > before + 0.2
