@@ -54,21 +54,22 @@ class ContinualLoop:
         self._eval_trainer: L.Trainer | None = None
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
 
-    def _loader(self, examples: list[Example], shuffle_seed: int | None, steps: int = 0) -> DataLoader:
-        data = encode(self.module.tokenizer, examples)
+    def _loader(self, examples: list[Example], shuffle_seed: int | None, steps: int = 0, task: int = -1) -> DataLoader:
+        data = encode(self.module.tokenizer, examples, task)
         if shuffle_seed is None:
             return DataLoader(data, batch_size=self.plan.eval_batch_size, collate_fn=self.collate)
         gen = torch.Generator().manual_seed(shuffle_seed % 2**63)
         sampler = RandomSampler(data, replacement=True, num_samples=steps * self.plan.batch_size, generator=gen)
         return DataLoader(data, batch_size=self.plan.batch_size, sampler=sampler, collate_fn=self.collate)
 
-    def train_loader(self, examples: list[Example], steps: int, seed_name: str) -> DataLoader:
+    def train_loader(self, examples: list[Example], steps: int, seed_name: str, task: int = -1) -> DataLoader:
         """`steps` batches drawn with replacement from `examples`, in an order fixed by the seed."""
-        return self._loader(examples, task_seed(self.plan.seed, seed_name), steps)
+        return self._loader(examples, task_seed(self.plan.seed, seed_name), steps, task)
 
-    def fit(self, examples: list[Example], steps: int, seed_name: str) -> None:
-        """Train the module for `steps` batches drawn with replacement from `examples`."""
-        loader = self.train_loader(examples, steps, seed_name)
+    def fit(self, examples: list[Example], steps: int, seed_name: str, task: int = -1) -> None:
+        """Train the module for `steps` batches drawn with replacement from `examples` (of the
+        stream's task index `task`, -1 for a mixture)."""
+        loader = self.train_loader(examples, steps, seed_name, task)
         start = time.perf_counter()
         self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
         self.timing["train_s"] += time.perf_counter() - start
@@ -94,7 +95,7 @@ class ContinualLoop:
         self._record(0, list(R[0]))
         for i, task in enumerate(tasks):
             self.module.begin_task(i, task)
-            self.fit(task.train, self.plan.steps_per_task, f"train:{task.name}")
+            self.fit(task.train, self.plan.steps_per_task, f"train:{task.name}", i)
             self.module.end_task(i, task)
             R[i + 1] = self.evaluate()
             self._record(i + 1, list(R[i + 1]))

@@ -34,12 +34,14 @@ class ContinualModule(L.LightningModule):
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.task_index: int | None = None
         self.task: Task | None = None  # the task being trained (its checker is the RFT reward)
+        self.seen_tasks: dict[int, Task] = {}  # by stream index: checkers of replayed examples
         self.eval_counts: dict[int, list[int]] = {}
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
     def begin_task(self, index: int, task: Task) -> None:
         self.task_index, self.task = index, task
+        self.seen_tasks[index] = task
         for s in self.strategies:
             s.before_task(self, index, task)
 

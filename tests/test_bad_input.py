@@ -10,7 +10,7 @@ from tests.helpers import cl_run
         (["stream.order=[reverse,nosuchtask]"], "unknown task 'nosuchtask' in stream.order. Available tasks: add, copy"),
         (["stream.order=[]"], "stream.order is empty"),
         (["stream=nosuchstream"], "Could not find 'stream/nosuchstream'"),
-        (["strategy=[naive,nosuch]"], "unknown strategy 'nosuch' in strategy=['naive', 'nosuch']. Available options: agem, derpp, ewc, joint, l2, lwf, naive"),
+        (["strategy=[naive,nosuch]"], "unknown strategy 'nosuch' in strategy=['naive', 'nosuch']. Available options: agem, derpp, ewc, hft, joint, l2, lwf, naive, online_ewc, replay, reset, si"),
         (["model=nosuchmodel"], "Available options in 'model'"),
         (["trainr.max_steps=3"], "Key 'trainr' is not in struct"),
         (["optimizer.lr=-0.1"], "optimizer.lr must be positive, got -0.1"),

@@ -280,3 +280,15 @@ def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
     loop.fit(copy_task.train, 40, "rft")
     after = sampled_success(module.model, module.tokenizer, copy_task)
     assert 0.05 < before < 0.5 and after > before + 0.2
+
+
+def test_replayed_rows_are_rewarded_by_their_own_task():
+    from types import SimpleNamespace
+
+    from cl.objectives.rft import row_checkers
+
+    copy_task, reverse_task = make_task("copy", "copy", 5, 5), make_task("reverse", "reverse", 5, 5)
+    module = SimpleNamespace(task=reverse_task, seen_tasks={0: copy_task, 1: reverse_task})
+    checks = row_checkers(module, [1, 0, -1])
+    assert [c("cpy ab=", "ab") for c in checks] == [0.0, 1.0, 0.0]
+    assert [c("rev ab=", "ba") for c in checks] == [1.0, 0.0, 1.0]

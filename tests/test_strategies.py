@@ -63,6 +63,7 @@ def test_replay_mixes_the_configured_share_of_memory_into_batches(tiny):
     assert len(mixed["input_ids"]) == 8 + round(8 * 0.25 / 0.75)
     prompts = module.tokenizer.batch_decode(mixed["input_ids"], skip_special_tokens=True)
     assert [p[:3] for p in prompts] == ["shf"] * 8 + ["cpy"] * 3
+    assert mixed["task_ids"].tolist() == [-1] * 8 + [0] * 3  # memory rows keep their task
 
 
 # -- quadratic penalties -----------------------------------------------------------------------

@@ -116,6 +116,12 @@ def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, t
     return logprobs.gather(2, completions[..., None]).squeeze(2).masked_fill(~mask, 0.0), entropy
 
 
+def row_checkers(module, task_ids: list[int]) -> list:
+    """Each row's checker: its own task's (rows replayed from memory keep theirs), else the
+    current task's."""
+    return [module.seen_tasks[t].check if t in module.seen_tasks else module.task.check for t in task_ids]
+
+
 def zero_loss(model: torch.nn.Module) -> torch.Tensor:
     """A zero that depends on every trainable parameter, so the backward pass still runs."""
     return 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
@@ -240,7 +246,8 @@ class RFT(Objective):
         )
         skip = 1 if tok.bos_token_id is not None else 0  # the checker reads the prompt text without bos
         texts = [tok.decode(p[skip:]) for p in prompts]
-        correct = [module.task.check(texts[i // G], c) for i, c in enumerate(rollout.texts)]
+        checks = row_checkers(module, batch["task_ids"].tolist())
+        correct = [checks[i // G](texts[i // G], c) for i, c in enumerate(rollout.texts)]
         correct = torch.tensor(correct, device=rollout.completions.device)
         rewards = (correct + self.format_reward * rollout.ended.float()).view(-1, G)
         success = (correct > 0.5).view(-1, G)

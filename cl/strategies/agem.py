@@ -27,7 +27,7 @@ class AGEM(Strategy):
         self.projected = 0  # steps whose gradient was projected, for logging
 
     def after_task(self, module, index, task):
-        self.buffer.add(encode(module.tokenizer, task.train), index)
+        self.buffer.add(encode(module.tokenizer, task.train, index), index)
 
     def after_backward(self, module):
         if not len(self.buffer):

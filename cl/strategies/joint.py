@@ -16,7 +16,7 @@ class Joint(Strategy):
         self.seen: list[list[Encoded]] = []
 
     def before_task(self, module, index, task):
-        self.seen.append(encode(module.tokenizer, task.train))
+        self.seen.append(encode(module.tokenizer, task.train, index))
 
     def train_batch(self, module, batch):
         k = len(self.seen)

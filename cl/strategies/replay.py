@@ -24,7 +24,7 @@ class Replay(Strategy):
         return mix_into(batch, self.buffer.sample(n), module.tokenizer.pad_token_id)
 
     def after_task(self, module, index, task):
-        self.buffer.add(encode(module.tokenizer, task.train), index)
+        self.buffer.add(encode(module.tokenizer, task.train, index), index)
 
     def state_dict(self):
         return {"buffer": self.buffer.state_dict()}
