@@ -20,13 +20,13 @@ FISHER_KINDS = ("empirical", "sampled")
 
 def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable) -> Tensors:
     """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each)."""
-    fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters() if p.requires_grad}
+    fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters()}  # frozen ones stay 0
     count = 0
     for batch in batches:
         model.zero_grad(set_to_none=True)
         loss_fn(model, batch).backward()
         for n, p in model.named_parameters():
-            if p.grad is not None and n in fisher:
+            if p.grad is not None:
                 fisher[n] += p.grad.detach() ** 2
         count += 1
     model.zero_grad(set_to_none=True)
