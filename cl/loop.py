@@ -1,6 +1,7 @@
 """The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,7 +123,7 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         module.objective, module.strategies = kept
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(".tmp")
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")  # parallel jobs may write the same file
         torch.save(model.state_dict(), tmp)
         tmp.replace(cache_file)
     return False
