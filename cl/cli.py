@@ -55,6 +55,9 @@ def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
 
 
 def _objective_name(cfg: DictConfig) -> str:
+    """The objective's config name (sft, rft, rft_kl, ...) when Hydra runs us, else its class."""
+    if HydraConfig.initialized():
+        return HydraConfig.get().runtime.choices.get("objective", "")
     return cfg.objective._target_.rsplit(".", 1)[-1].lower()
 
 
