@@ -12,14 +12,14 @@ from tests.helpers import QUICK, cl_run
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("launcher", ["basic", "local_parallel"])
+@pytest.mark.parametrize("launcher", ["basic", "local_parallel", "slurm_local"])
 def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
     sweep = tmp_path / "sweep"
     proc = cl_run(tmp_path, "--multirun", "strategy=naive,replay", "seed=0,1", "stream.order=[copy,shift]",
                   f"hydra/launcher={launcher}", *QUICK, f"hydra.sweep.dir={sweep}")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "sweep of 4 jobs" in proc.stdout
-    if launcher == "basic":  # joblib workers log in their own processes
+    if launcher == "basic":  # joblib and submitit workers log in their own processes
         assert "sweep progress: 4/4 jobs done" in proc.stdout
     results = sorted(sweep.glob("*/results.json"))
     assert len(results) == 4
