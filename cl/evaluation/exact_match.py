@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from cl.streams.encoding import IGNORE, Collator, encode
+from cl.streams.encoding import IGNORE, collate_to, encode
 from cl.streams.task import Example
 
 
@@ -24,10 +24,10 @@ def teacher_forced_correct(model, batch: dict[str, torch.Tensor]) -> torch.Tenso
 def teacher_forced_exact_match(model, tokenizer, examples: list[Example], batch_size: int = 256) -> list[bool]:
     """Teacher-forced exact match of every example, in batches, on the model's device."""
     device = next(model.parameters()).device
-    encoded, collate = encode(tokenizer, examples), Collator(tokenizer.pad_token_id)
+    encoded = encode(tokenizer, examples)
     out: list[bool] = []
     for start in range(0, len(encoded), batch_size):
-        batch = {k: v.to(device) for k, v in collate(encoded[start : start + batch_size]).items()}
+        batch = collate_to(encoded[start : start + batch_size], tokenizer.pad_token_id, device)
         out += teacher_forced_correct(model, batch).tolist()
     return out
 

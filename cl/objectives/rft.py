@@ -7,11 +7,11 @@ DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at t
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass
 
 import torch
 
+from cl.models.frozen import frozen_copy
 from cl.objectives.base import Objective
 from cl.objectives.rollout import sample_completions
 from cl.streams.encoding import IGNORE
@@ -125,11 +125,6 @@ def row_checkers(module, task_ids: list[int]) -> list:
 def zero_loss(model: torch.nn.Module) -> torch.Tensor:
     """A zero that depends on every trainable parameter, so the backward pass still runs."""
     return 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
-
-
-def frozen_copy(model: torch.nn.Module) -> torch.nn.Module:
-    ref = copy.deepcopy(model).eval()
-    return ref.requires_grad_(False)
 
 
 # -- the objective ----------------------------------------------------------------------------

@@ -8,8 +8,8 @@ from __future__ import annotations
 import torch
 
 from cl.strategies.base import Strategy
-from cl.strategies.memory import ExampleBuffer, collate_to
-from cl.streams.encoding import encode
+from cl.strategies.memory import ExampleBuffer
+from cl.streams.encoding import collate_to, encode
 
 
 def project(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from cl.objectives.sft import answer_cross_entropy
 from cl.strategies.base import Strategy
 from cl.strategies.lwf import answer_positions
-from cl.strategies.memory import ExampleBuffer, collate_to
-from cl.streams.encoding import split_batch
+from cl.strategies.memory import ExampleBuffer
+from cl.streams.encoding import collate_to, split_batch
 
 
 class DERpp(Strategy):

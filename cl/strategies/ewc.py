@@ -13,7 +13,7 @@ import torch
 
 from cl.objectives.sft import answer_cross_entropy
 from cl.strategies.quadratic import QuadraticPenalty, Tensors
-from cl.streams.encoding import IGNORE, Collator, encode
+from cl.streams.encoding import IGNORE, collate_to, encode
 
 FISHER_KINDS = ("empirical", "sampled")
 
@@ -69,6 +69,6 @@ class EWC(QuadraticPenalty):
         model = module.model
         device = next(model.parameters()).device
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
-        collate = Collator(module.tokenizer.pad_token_id)
-        batches = ({k: v.to(device) for k, v in collate([e]).items()} for e in encode(module.tokenizer, examples))
+        pad = module.tokenizer.pad_token_id
+        batches = (collate_to([e], pad, device) for e in encode(module.tokenizer, examples))
         return diagonal_fisher(model, batches, self.nll)

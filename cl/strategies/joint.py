@@ -6,8 +6,7 @@ from __future__ import annotations
 import random
 
 from cl.strategies.base import Strategy
-from cl.strategies.memory import collate_to
-from cl.streams.encoding import Encoded, encode, split_batch
+from cl.streams.encoding import Encoded, collate_to, encode, split_batch
 
 
 class Joint(Strategy):

@@ -6,11 +6,10 @@ with both distributions softened by temperature T.
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 import torch.nn.functional as F
 
+from cl.models.frozen import frozen_copy
 from cl.strategies.base import Strategy
 from cl.streams.encoding import IGNORE
 
@@ -35,7 +34,7 @@ class LwF(Strategy):
     def before_task(self, module, index, task):
         if index == 0:
             return
-        self.teacher = copy.deepcopy(module.model).eval().requires_grad_(False)
+        self.teacher = frozen_copy(module.model)
 
     def penalty(self, module, batch):
         if self.teacher is None or self.alpha == 0:

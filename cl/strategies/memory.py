@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from cl.streams.encoding import Collator, Encoded, split_batch
+from cl.streams.encoding import Encoded, collate_to, split_batch
 
 
 class ExampleBuffer:
@@ -67,10 +67,6 @@ class ExampleBuffer:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.slots, self.seen = state["slots"], state["seen"]
         self.rng.setstate(state["rng"])
-
-
-def collate_to(items: list[Encoded], pad_token_id: int, device) -> dict[str, torch.Tensor]:
-    return {k: v.to(device) for k, v in Collator(pad_token_id)(items).items()}
 
 
 def mix_into(batch: dict[str, torch.Tensor], extra: list[Encoded], pad_token_id: int) -> dict[str, torch.Tensor]:

@@ -52,6 +52,11 @@ class Collator:
         return {"input_ids": ids, "attention_mask": mask, "labels": labels, "task_ids": task_ids}
 
 
+def collate_to(items: list[Encoded], pad_token_id: int, device) -> dict[str, torch.Tensor]:
+    """Collate `items` and move the batch to `device`."""
+    return {k: v.to(device) for k, v in Collator(pad_token_id)(items).items()}
+
+
 def split_batch(batch: dict[str, torch.Tensor]) -> list[Encoded]:
     """The inverse of Collator: one Encoded per row (padding dropped)."""
     items = []
