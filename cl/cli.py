@@ -15,9 +15,12 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cl.config_checks import ConfigError, check_config
+from cl.streams.task import TaskDataError
 
 log = logging.getLogger("cl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
+DATA_DIR = str(Path(__file__).resolve().parent.parent / "data")
+OmegaConf.register_new_resolver("cl.data_dir", lambda: DATA_DIR, replace=True)  # ${paths.data_dir}
 
 
 def _task_group() -> list[str]:
@@ -69,13 +72,21 @@ def _sweep_name() -> str | None:
     return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
-def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
+def build_tasks(cfg: DictConfig) -> dict:
+    """Every task of the stream, by name (file tasks read their data here: a TaskDataError
+    stops the run before the slow imports and before anything is written)."""
+    return {n: instantiate(cfg.stream.tasks[n], name=n) for n in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
+
+
+def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
     """Build everything from the checked config and run the stream; returns the metrics."""
     import lightning as L
 
-    from cl.evaluation.matrix import all_metrics
+    from cl.evaluation.evaluators import Perplexity, general_texts
+    from cl.evaluation.matrix import all_metrics, final_general_ability, general_ability
     from cl.loop import ContinualLoop, TrainingPlan, base_stage
     from cl.module import ContinualModule
+    from cl.streams.encoding import Encoder
     from cl.streams.task import Stream
     from cl.tracking.console import print_summary, quiet_lightning
     from cl.tracking.plots import heatmap
@@ -83,9 +94,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
 
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
-    tasks = {n: instantiate(cfg.stream.tasks[n], name=n) for n in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
     stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
     model, tokenizer = instantiate(cfg.model)
+    encoder = Encoder(tokenizer, cfg.model.get("max_length") or getattr(model.config, "max_position_embeddings", None))
     module = ContinualModule(
         model,
         tokenizer,
@@ -93,11 +104,22 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         strategies=[instantiate(s) for s in cfg.strategy.values()],
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler),
+        encoder=encoder,
     )
+    tracker = None
+    trainer_factory = instantiate(cfg.trainer)
+
+    def make_trainer(**overrides):
+        return trainer_factory(logger=tracker.lightning_logger if tracker else False, **overrides)
+
+    general = None
+    if cfg.eval.general:
+        general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), encoder.max_length)
+    plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode)
+    loop = ContinualLoop(module, stream, make_trainer, plan, general=general)  # encodes all data: may stop here
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
-    tracker = None
     if cfg.logger.kind == "wandb":
         from cl.tracking.wandb_run import WandbTracker
 
@@ -107,13 +129,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
         tags += [f"strategy:{s}" for s in setup["strategies"]]
         flat = {"setup": {**setup, "strategies": "+".join(setup["strategies"]), "stream": "-".join(stream.names)}}
         tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, **init)
-    trainer_factory = instantiate(cfg.trainer)
-
-    def make_trainer(**overrides):
-        return trainer_factory(logger=tracker.lightning_logger if tracker else False, **overrides)
-
-    plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed)
-    loop = ContinualLoop(module, stream, make_trainer, plan, observers=[tracker] if tracker else [])
+        loop.observers.append(tracker)
     n_params = sum(p.numel() for p in model.parameters())
     log.info("stream %s | model %s (%.2fM parameters) | run folder %s", stream.names, type(model).__name__, n_params / 1e6, run_dir)
     try:
@@ -128,12 +144,14 @@ def run(cfg: DictConfig, run_dir: Path) -> dict[str, float]:
             tracker.abort()
         raise
     names = [t.name for t in stream.eval_tasks]
-    metrics = all_metrics(R)
+    metrics = {**all_metrics(R), **final_general_ability(R, len(stream.tasks), loop.general_ppl)}
+    per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    write_results(run_dir, names, stream.names, R, metrics, cfg.seed, {**setup, "timing": loop.timing})
+    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing}
+    write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
-    print_summary(R, names, stream.names, metrics)
+    print_summary(R, names, stream.names, metrics, per_row)
     log.info("results in %s", run_dir / "results.json")
     return metrics
 
@@ -145,11 +163,12 @@ def main(cfg: DictConfig) -> float:
     try:
         check_config(cfg, _task_group())
         _complete_stream(cfg)
-    except ConfigError as err:
+        tasks = build_tasks(cfg)
+        return run(cfg, run_dir, tasks)[cfg.report_metric]
+    except (ConfigError, TaskDataError) as err:
         _discard_run_dir(run_dir)
         print(f"cl-run: error: {err}", file=sys.stderr)
         sys.exit(2)
-    return run(cfg, run_dir)[cfg.report_metric]
 
 
 def _config_dirs(argv: list[str]) -> list[Path]:

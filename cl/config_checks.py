@@ -69,10 +69,22 @@ def check_report_metric(name: str) -> None:
         raise ConfigError(f"report_metric '{name}' is not a metric; choose one of {', '.join(METRICS)}")
 
 
+def check_eval(eval_cfg: DictConfig) -> None:
+    from cl.evaluation.evaluators import MODES
+
+    if eval_cfg.mode not in MODES:
+        raise ConfigError(f"eval.mode '{eval_cfg.mode}' is not valid; choose one of {', '.join(MODES)}")
+    if not isinstance(eval_cfg.batch_size, int) or eval_cfg.batch_size < 1:
+        raise ConfigError(f"eval.batch_size must be a positive integer, got {eval_cfg.batch_size!r}")
+    if eval_cfg.general and not Path(str(eval_cfg.general)).expanduser().is_file():
+        raise ConfigError(f"eval.general '{eval_cfg.general}' is not a file; give a .txt or .jsonl file of general text")
+
+
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     """Every check above, in the order a user would fix them."""
     check_stream(cfg.stream, task_group)
     check_model(cfg.model)
     check_numbers(cfg)
     check_logger(cfg.logger)
+    check_eval(cfg.eval)
     check_report_metric(cfg.report_metric)

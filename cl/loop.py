@@ -12,15 +12,18 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, RandomSampler
 
+from cl.evaluation.evaluators import Perplexity, task_evaluator
+from cl.evaluation.matrix import general_ability
 from cl.module import ContinualModule
 from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
-from cl.streams.encoding import Collator, encode
-from cl.streams.task import Example, Stream, Task
+from cl.streams.encoding import Collator, Encoded
+from cl.streams.task import Stream, Task
 
 
 class RowObserver(Protocol):
-    def on_row(self, index: int, names: list[str], row: list[float]) -> None: ...
+    def on_row(self, index: int, names: list[str], row: list[float], general: dict[str, float]) -> None:
+        """`general`: this row's held-out accuracy and retention, perplexity and its ratio (where measured)."""
 
 
 @dataclass
@@ -31,13 +34,16 @@ class TrainingPlan:
     batch_size: int = 32
     eval_batch_size: int = 256
     seed: int = 0
+    eval_mode: str = "auto"  # auto | teacher_forced | generate (see cl.evaluation.evaluators)
 
 
 class ContinualLoop:
     """Fills the accuracy matrix R (row 0 before training, row i after task i).
 
     `make_trainer(**overrides)` returns a fresh Lightning Trainer; one is made per task, so
-    each task gets its own optimizer and step budget.
+    each task gets its own optimizer and step budget. Every task's examples are encoded up front,
+    so data that cannot be used stops the run before any training. `general` adds the
+    perplexity on general text to every row.
     """
 
     def __init__(
@@ -47,59 +53,66 @@ class ContinualLoop:
         make_trainer: Callable[..., L.Trainer],
         plan: TrainingPlan,
         observers: list[RowObserver] = (),
+        general: Perplexity | None = None,
     ) -> None:
         self.module, self.stream, self.plan = module, stream, plan
         self.make_trainer, self.observers = make_trainer, list(observers)
         self.collate = Collator(module.tokenizer.pad_token_id)
-        self._eval_loaders = [self._loader(t.eval, shuffle_seed=None) for t in stream.eval_tasks]
+        encoder = module.encoder
+        self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
+        evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
+        self.evaluators = evaluators + ([general] if general else [])
+        self._eval_loaders = [ev.loader(plan.eval_batch_size) for ev in self.evaluators]
         self._eval_trainer: L.Trainer | None = None
+        self.general_ppl: list[float] = []
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
 
-    def _loader(self, examples: list[Example], shuffle_seed: int | None, steps: int = 0, task: int = -1) -> DataLoader:
-        data = encode(self.module.tokenizer, examples, task)
-        if shuffle_seed is None:
-            return DataLoader(data, batch_size=self.plan.eval_batch_size, collate_fn=self.collate)
-        gen = torch.Generator().manual_seed(shuffle_seed % 2**63)
+    def train_loader(self, data: list[Encoded], steps: int, seed_name: str) -> DataLoader:
+        """`steps` batches drawn with replacement from `data`, in an order fixed by the seed."""
+        gen = torch.Generator().manual_seed(task_seed(self.plan.seed, seed_name) % 2**63)
         sampler = RandomSampler(data, replacement=True, num_samples=steps * self.plan.batch_size, generator=gen)
         return DataLoader(data, batch_size=self.plan.batch_size, sampler=sampler, collate_fn=self.collate)
 
-    def train_loader(self, examples: list[Example], steps: int, seed_name: str, task: int = -1) -> DataLoader:
-        """`steps` batches drawn with replacement from `examples`, in an order fixed by the seed."""
-        return self._loader(examples, task_seed(self.plan.seed, seed_name), steps, task)
-
-    def fit(self, examples: list[Example], steps: int, seed_name: str, task: int = -1) -> None:
-        """Train the module for `steps` batches drawn with replacement from `examples` (of the
-        stream's task index `task`, -1 for a mixture)."""
-        loader = self.train_loader(examples, steps, seed_name, task)
+    def fit(self, data: list[Encoded], steps: int, seed_name: str) -> None:
+        """Train the module for `steps` batches drawn with replacement from `data` (encoded
+        examples, e.g. `train_data[i]`)."""
+        loader = self.train_loader(data, steps, seed_name)
         start = time.perf_counter()
         self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
         self.timing["train_s"] += time.perf_counter() - start
         self.timing["train_steps"] += steps
 
     def evaluate(self) -> list[float]:
-        """Exact-match accuracy on every evaluated task of the stream: one row of R."""
+        """The score of every evaluated task of the stream (one row of R); the general-text
+        perplexity, if measured, is appended to `general_ppl`."""
         start = time.perf_counter()
         if self._eval_trainer is None:
             self._eval_trainer = self.make_trainer(enable_progress_bar=False)
+        self.module.evaluators = self.evaluators
         self._eval_trainer.validate(self.module, dataloaders=self._eval_loaders, verbose=False)
         self.timing["eval_s"] += time.perf_counter() - start
-        return self.module.eval_row(len(self._eval_loaders))
+        values = self.module.eval_values()
+        n = len(self.stream.eval_tasks)
+        self.general_ppl += values[n:]
+        return values[:n]
 
-    def _record(self, index: int, row: list[float]) -> None:
+    def _record(self, R: np.ndarray, index: int) -> None:
+        general = general_ability(R[: index + 1], len(self.stream.tasks), self.general_ppl)
+        now = {name: values[-1] for name, values in general.items()}
         for obs in self.observers:
-            obs.on_row(index, [t.name for t in self.stream.eval_tasks], row)
+            obs.on_row(index, [t.name for t in self.stream.eval_tasks], list(R[index]), now)
 
     def run(self) -> np.ndarray:
         tasks = self.stream.tasks
         R = np.zeros((len(tasks) + 1, len(self.stream.eval_tasks)))
         R[0] = self.evaluate()
-        self._record(0, list(R[0]))
+        self._record(R, 0)
         for i, task in enumerate(tasks):
             self.module.begin_task(i, task)
-            self.fit(task.train, self.plan.steps_per_task, f"train:{task.name}", i)
+            self.fit(self.train_data[i], self.plan.steps_per_task, f"train:{task.name}")
             self.module.end_task(i, task)
             R[i + 1] = self.evaluate()
-            self._record(i + 1, list(R[i + 1]))
+            self._record(R, i + 1)
         return R
 
 
@@ -113,8 +126,8 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
     if cache_file is not None and cache_file.exists():
         model.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
         return True
-    mixture = [ex for t in tasks for ex in t.train]
     module = loop.module
+    mixture = [e for t in tasks for e in module.encoder.encode(t, t.train)]
     kept = module.objective, module.strategies
     module.objective, module.strategies = SFT(), []  # the base stage is plain SFT, whatever follows
     try:

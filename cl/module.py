@@ -6,9 +6,9 @@ from typing import Callable, Sequence
 import lightning as L
 import torch
 
-from cl.evaluation.exact_match import teacher_forced_correct
 from cl.objectives.base import Objective
 from cl.strategies.base import Strategy
+from cl.streams.encoding import Encoder, to_device
 from cl.streams.task import Task
 
 
@@ -27,15 +27,18 @@ class ContinualModule(L.LightningModule):
         strategies: Sequence[Strategy] = (),
         optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        encoder: Encoder | None = None,
     ) -> None:
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
+        self.encoder = encoder or Encoder(tokenizer)  # tasks' examples -> ids (strategies encode with it)
         self.objective, self.strategies = objective, list(strategies)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.task_index: int | None = None
         self.task: Task | None = None  # the task being trained (its checker is the RFT reward)
         self.seen_tasks: dict[int, Task] = {}  # by stream index: checkers of replayed examples
-        self.eval_counts: dict[int, list[int]] = {}
+        self.evaluators: list = []  # one per dataloader of `validate` (set by the loop)
+        self.eval_totals: dict[int, list[float]] = {}
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
@@ -50,9 +53,9 @@ class ContinualModule(L.LightningModule):
             s.after_task(self, index, task)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
-        """Batches are flat dicts of tensors: move them directly (Lightning's generic walk costs
-        about 1 ms per step on small models)."""
-        return {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        """Batches are flat dicts of tensors (and prompt texts): move them directly (Lightning's
+        generic walk costs about 1 ms per step on small models)."""
+        return to_device(batch, device)
 
     # -- training -----------------------------------------------------------------------------
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -88,16 +91,16 @@ class ContinualModule(L.LightningModule):
         sched = self.scheduler_factory(opt, total_steps=self.trainer.max_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
-    # -- evaluation: exact match counts per task (dataloader index = matrix column) -------------
+    # -- evaluation: one evaluator per dataloader (index = matrix column, then perplexity) -------
     def on_validation_epoch_start(self) -> None:
-        self.eval_counts = {}
+        self.eval_totals = {}
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        correct = teacher_forced_correct(self.model, batch)
-        counts = self.eval_counts.setdefault(dataloader_idx, [0, 0])
-        counts[0] += int(correct.sum())
-        counts[1] += len(correct)
+        total, count = self.evaluators[dataloader_idx].step(self.model, batch)
+        sums = self.eval_totals.setdefault(dataloader_idx, [0.0, 0])
+        sums[0] += total
+        sums[1] += count
 
-    def eval_row(self, n_tasks: int) -> list[float]:
-        """Accuracy per evaluated task from the last validation run."""
-        return [self.eval_counts[j][0] / self.eval_counts[j][1] for j in range(n_tasks)]
+    def eval_values(self) -> list[float]:
+        """Each evaluator's value from the last validation run."""
+        return [ev.value(*self.eval_totals[j]) for j, ev in enumerate(self.evaluators)]

@@ -16,3 +16,20 @@ def tiny():
 
     model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
     return model.eval(), tok
+
+
+
+@pytest.fixture(scope="session")
+def smol_tiny():
+    """A tiny random Llama over SmolLM2's vocabulary, with SmolLM2's real tokenizer (byte-level
+    BPE, ChatML chat template), built once per session."""
+    from cl.models import tiny_llama
+
+    model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, max_length=256,
+                            seed=0, tokenizer="smollm2")  # fmt: skip
+    return model.eval(), tok
+
+
+@pytest.fixture(scope="session")
+def smol_tok(smol_tiny):
+    return smol_tiny[1]

@@ -74,7 +74,7 @@ def _train_task(model, tok, strategy, steps=15):
     module.begin_task(0, task)
     holder = {}
     loop.make_trainer = lambda **kw: holder.setdefault("t", trainer(**kw))
-    loop.fit(task.train, steps, "t")
+    loop.fit(loop.train_data[0], steps, "t")
     module.end_task(0, task)
     return module, holder["t"].optimizers[0]
 

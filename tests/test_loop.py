@@ -41,13 +41,13 @@ def test_matrix_rows_match_direct_evaluation_and_hooks_run_in_order(tiny):
     rec = Recorder()
     loop, stream = _loop(tiny, strategies=[rec])
     rows = []
-    loop.observers.append(type("Obs", (), {"on_row": lambda self, i, n, r: rows.append((i, n, r))})())
+    loop.observers.append(type("Obs", (), {"on_row": lambda self, i, n, r, g: rows.append((i, n, r))})())
     R = loop.run()
     assert R.shape == (3, 2)
     assert [r[0] for r in rows] == [0, 1, 2] and rows[0][1] == ["copy", "shift"]
     # the last row equals a direct teacher-forced evaluation of the final model
     model, tok = loop.module.model, loop.module.tokenizer
-    direct = [np.mean(teacher_forced_exact_match(model, tok, t.eval)) for t in stream.tasks]
+    direct = [np.mean(teacher_forced_exact_match(model, loop.module.encoder, t)) for t in stream.tasks]
     assert np.allclose(R[-1], direct)
     assert rec.calls == [("before", 0, "copy"), ("after", 0, "copy"), ("before", 1, "shift"), ("after", 1, "shift")]
 
@@ -59,7 +59,7 @@ def test_training_moves_only_through_the_loss_and_is_reproducible(tiny):
         torch.manual_seed(0)
         pair = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
         loop, _ = _loop(pair, steps=10)
-        loop.fit(loop.stream.tasks[0].train, 10, "x")
+        loop.fit(loop.train_data[0], 10, "x")
         return torch.cat([p.detach().flatten() for p in loop.module.model.parameters()])
 
     a, b = final_weights(), final_weights()

@@ -51,7 +51,8 @@ def partly_trained(copy_task):
     torch.manual_seed(0)
     model, tok = tiny_llama(**SIZES)
     module = ContinualModule(model.train(), tok, SFT(), [], partial(torch.optim.AdamW, lr=3e-3))
-    ContinualLoop(module, Stream([copy_task]), make_trainer, TrainingPlan(60, 16, 64)).fit(copy_task.train, 60, "sft")
+    sft_loop = ContinualLoop(module, Stream([copy_task]), make_trainer, TrainingPlan(60, 16, 64))
+    sft_loop.fit(sft_loop.train_data[0], 60, "sft")
     return {k: v.clone() for k, v in model.state_dict().items()}
 
 
@@ -277,7 +278,7 @@ def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
     module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3)
     before = sampled_success(module.model, module.tokenizer, copy_task)
     loop = ContinualLoop(module, Stream([copy_task]), make_trainer, TrainingPlan(40, 16, 64))
-    loop.fit(copy_task.train, 40, "rft")
+    loop.fit(loop.train_data[0], 40, "rft")
     after = sampled_success(module.model, module.tokenizer, copy_task)
     assert 0.05 < before < 0.5 and after > before + 0.2
 

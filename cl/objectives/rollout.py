@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import torch
 
+from cl.streams.encoding import left_pad
+
 
 @dataclass
 class Rollout:
@@ -26,14 +28,6 @@ def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tenso
     """True up to and including the first end token of each row (all True if there is none)."""
     is_eos = completions == eos_token_id
     return (is_eos.long().cumsum(1) - is_eos.long()) == 0
-
-
-def left_pad(prompts: list[list[int]], pad_token_id: int, device) -> tuple[torch.Tensor, torch.Tensor]:
-    """Prompt ids and attention mask, left-padded to the longest prompt."""
-    width = max(map(len, prompts))
-    ids = torch.tensor([[pad_token_id] * (width - len(p)) + p for p in prompts], device=device)
-    mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts], device=device)
-    return ids, mask
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer
-from cl.streams.encoding import collate_to, encode
+from cl.streams.encoding import collate_to
 
 
 def project(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:
@@ -27,7 +27,7 @@ class AGEM(Strategy):
         self.projected = 0  # steps whose gradient was projected, for logging
 
     def after_task(self, module, index, task):
-        self.buffer.add(encode(module.tokenizer, task.train, index), index)
+        self.buffer.add(module.encoder.encode(task, task.train, index), index)
 
     def after_backward(self, module):
         if not len(self.buffer):

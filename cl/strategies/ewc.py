@@ -13,7 +13,7 @@ import torch
 
 from cl.objectives.sft import answer_cross_entropy
 from cl.strategies.quadratic import QuadraticPenalty, Tensors
-from cl.streams.encoding import IGNORE, collate_to, encode
+from cl.streams.encoding import IGNORE, collate_to
 
 FISHER_KINDS = ("empirical", "sampled")
 
@@ -70,5 +70,5 @@ class EWC(QuadraticPenalty):
         device = next(model.parameters()).device
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
         pad = module.tokenizer.pad_token_id
-        batches = (collate_to([e], pad, device) for e in encode(module.tokenizer, examples))
+        batches = (collate_to([e], pad, device) for e in module.encoder.encode(task, examples))
         return diagonal_fisher(model, batches, self.nll)

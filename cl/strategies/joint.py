@@ -6,7 +6,7 @@ from __future__ import annotations
 import random
 
 from cl.strategies.base import Strategy
-from cl.streams.encoding import Encoded, collate_to, encode, split_batch
+from cl.streams.encoding import Encoded, collate_to, split_batch
 
 
 class Joint(Strategy):
@@ -15,7 +15,7 @@ class Joint(Strategy):
         self.seen: list[list[Encoded]] = []
 
     def before_task(self, module, index, task):
-        self.seen.append(encode(module.tokenizer, task.train, index))
+        self.seen.append(module.encoder.encode(task, task.train, index))
 
     def train_batch(self, module, batch):
         k = len(self.seen)

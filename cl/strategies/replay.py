@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer, mix_into
-from cl.streams.encoding import encode
 
 
 class Replay(Strategy):
@@ -24,7 +23,7 @@ class Replay(Strategy):
         return mix_into(batch, self.buffer.sample(n), module.tokenizer.pad_token_id)
 
     def after_task(self, module, index, task):
-        self.buffer.add(encode(module.tokenizer, task.train, index), index)
+        self.buffer.add(module.encoder.encode(task, task.train, index), index)
 
     def state_dict(self):
         return {"buffer": self.buffer.state_dict()}

@@ -163,4 +163,5 @@ def make_task(
         train=[(p, gen.solve(p)) for p in train],
         eval=[(p, gen.solve(p)) for p in eval_prompts],
         check=exact_checker(gen.solve),
+        exact=True,
     )

@@ -9,15 +9,33 @@ from rich.console import Console
 from rich.table import Table
 
 
-def print_summary(R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], console=None):
+def print_summary(
+    R: np.ndarray,
+    tasks: list[str],
+    trained: list[str],
+    metrics: dict[str, float],
+    general: dict[str, list[float]] | None = None,
+    console=None,
+):
+    """R, then general ability per row (held-out accuracy and perplexity, each also relative to
+    row 0) where measured, then the metrics."""
     console = console or Console()
+    rows = ["before training"] + [f"after {t}" for t in trained]
     table = Table(title="Accuracy matrix R (rows: after training; columns: evaluated task)")
     table.add_column("")
     for t in tasks:
         table.add_column(t, justify="right")
-    for label, row in zip(["before training"] + [f"after {t}" for t in trained], np.asarray(R)):
+    for label, row in zip(rows, np.asarray(R)):
         table.add_row(label, *(f"{v:.3f}" for v in row))
     console.print(table)
+    if general:
+        ability = Table(title="General ability (retention and ratio: relative to before training)")
+        ability.add_column("")
+        for name in general:
+            ability.add_column(name, justify="right")
+        for k, label in enumerate(rows):
+            ability.add_row(label, *(f"{general[name][k]:.3f}" for name in general))
+        console.print(ability)
     summary = Table(title="Continual-learning metrics")
     summary.add_column("metric")
     summary.add_column("value", justify="right")

@@ -17,6 +17,8 @@ import yaml
 
 from cl.evaluation.matrix import METRICS
 
+GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
+
 
 @dataclass
 class Run:
@@ -64,20 +66,28 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
     return runs, skipped
 
 
+def metric_names(runs: list[Run]) -> list[str]:
+    """The forgetting metrics, then those every run has beyond them (general ability)."""
+    extra = set.intersection(*(set(r.metrics) for r in runs)) - set(METRICS)
+    return [*METRICS, *(m for m in GENERAL_METRICS if m in extra)]
+
+
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
     """config -> metric -> (mean, std, number of seeds)."""
     by_config: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_config[run.config].append(run)
+    names = metric_names(runs)
     return {
-        config: {m: (float(np.mean(v := [r.metrics[m] for r in rs])), float(np.std(v)), len(rs)) for m in METRICS}
+        config: {m: (float(np.mean(v := [r.metrics[m] for r in rs])), float(np.std(v)), len(rs)) for m in names}
         for config, rs in sorted(by_config.items())
     }
 
 
 def _rows(summary):
-    header = ["configuration", "seeds", *METRICS]
-    body = [[c, str(next(iter(ms.values()))[2]), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in METRICS)]
+    names = list(next(iter(summary.values())))
+    header = ["configuration", "seeds", *names]
+    body = [[c, str(next(iter(ms.values()))[2]), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in names)]
             for c, ms in summary.items()]  # fmt: skip
     return header, body
 
@@ -88,9 +98,10 @@ def write_tables(summary, out: Path) -> None:
     (out / "summary.md").write_text("\n".join(md) + "\n")
     with open(out / "summary.csv", "w", newline="") as f:
         w = csv.writer(f)
-        w.writerow(["configuration", "seeds", *(f"{m}_{s}" for m in METRICS for s in ("mean", "std"))])
+        names = header[2:]
+        w.writerow(["configuration", "seeds", *(f"{m}_{s}" for m in names for s in ("mean", "std"))])
         for config, ms in summary.items():
-            w.writerow([config, next(iter(ms.values()))[2], *(f"{ms[m][i]:.6f}" for m in METRICS for i in (0, 1))])
+            w.writerow([config, next(iter(ms.values()))[2], *(f"{ms[m][i]:.6f}" for m in names for i in (0, 1))])
     esc = lambda t: t.replace("_", r"\_").replace("&", r"\&")  # noqa: E731
     tex = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
            " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]  # fmt: skip

@@ -52,8 +52,11 @@ class WandbTracker:
         self.run.define_metric("eval/*", step_metric="cl/row")
         self.lightning_logger = _StepLogger(self.run)
 
-    def on_row(self, index: int, names: list[str], row: list[float]) -> None:
-        self.run.log({"cl/row": index, **{f"eval/{n}/acc": v for n, v in zip(names, row)}})
+    def on_row(self, index: int, names: list[str], row: list[float], general: dict[str, float]) -> None:
+        """`eval/<task>/acc` per task; `eval/held_out_acc`, `eval/held_out_retention`, `eval/ppl`,
+        `eval/ppl_ratio` where measured."""
+        accs = {f"eval/{n}/acc": v for n, v in zip(names, row)}
+        self.run.log({"cl/row": index, **accs, **{f"eval/{k}": v for k, v in general.items()}})
 
     def finish(self, R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], heatmap: Path):
         rows = ["before training"] + [f"after {t}" for t in trained]

@@ -1,0 +1,136 @@
+"""Evaluators: one column of R (or the general-text perplexity) per evaluator.
+
+Each gives a DataLoader and a `step(model, batch) -> (total, count)`; the module sums the pairs
+over the batches and `value(total, count)` turns them into the number reported. Lightning's
+`validate` drives them, so device and precision come from the trainer config.
+"""
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from cl.evaluation.exact_match import teacher_forced_correct
+from cl.evaluation.generate import greedy_completions
+from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
+from cl.streams.task import Task, TaskDataError
+
+MODES = ("auto", "teacher_forced", "generate")
+
+
+class MeanScore:
+    """Reports the mean score per example."""
+
+    @staticmethod
+    def value(total: float, count: int) -> float:
+        return total / count
+
+
+class TeacherForcedAccuracy(MeanScore):
+    """Exact match from one forward pass per batch (valid for `exact` tasks only)."""
+
+    def __init__(self, encoder: Encoder, task: Task, index: int = -1) -> None:
+        self.items = encoder.encode(task, task.eval, index)
+        self.collate = Collator(encoder.tokenizer.pad_token_id)
+
+    def loader(self, batch_size: int) -> DataLoader:
+        return DataLoader(self.items, batch_size=batch_size, collate_fn=self.collate)
+
+    def step(self, model, batch) -> tuple[float, int]:
+        correct = teacher_forced_correct(model, batch)
+        return float(correct.sum()), len(correct)
+
+
+class GeneratedScore(MeanScore):
+    """Greedy completions of the eval prompts (batched, longest first), scored by the task's
+    checker; mean score."""
+
+    def __init__(self, encoder: Encoder, task: Task) -> None:
+        self.task, self.tokenizer = task, encoder.tokenizer
+        self.max_new_tokens = task.max_new_tokens or answer_budget(encoder, task)
+        self.stop_ids = encoder.stop_ids(task)
+        self.prompts = encoder.prompts(task, [p for p, _ in task.eval], room=self.max_new_tokens)
+        self.order = sorted(range(len(self.prompts)), key=lambda i: -len(self.prompts[i]))
+
+    def loader(self, batch_size: int) -> DataLoader:
+        return DataLoader(self.order, batch_size=batch_size, collate_fn=self._collate)
+
+    def _collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
+        ids, mask = left_pad([self.prompts[i] for i in indices], self.tokenizer.pad_token_id)
+        return {"input_ids": ids, "attention_mask": mask, "example": torch.tensor(indices)}
+
+    def completions(self, model, batch) -> list[str]:
+        prompts = [row[m.bool()].tolist() for row, m in zip(batch["input_ids"], batch["attention_mask"])]
+        outs = greedy_completions(model, self.tokenizer, prompts, self.max_new_tokens, self.stop_ids, len(prompts))
+        return [text for text, _ in outs]
+
+    def step(self, model, batch) -> tuple[float, int]:
+        texts = self.completions(model, batch)
+        scores = [self.task.check(self.task.eval[i][0], t) for i, t in zip(batch["example"].tolist(), texts)]
+        return float(sum(scores)), len(scores)
+
+
+def answer_budget(encoder: Encoder, task: Task) -> int:
+    """Default generation budget: the longest eval answer in tokens, a quarter more, and its end."""
+    longest = max(len(ids) for ids in encoder.tokenizer([a for _, a in task.eval], add_special_tokens=False)["input_ids"])
+    return longest + longest // 4 + 1
+
+
+def task_evaluator(encoder: Encoder, task: Task, index: int, mode: str = "auto"):
+    """`auto`: teacher-forced where it is exact (exact-match tasks), generation elsewhere."""
+    if mode not in MODES:
+        raise TaskDataError(f"eval.mode '{mode}' is not valid; choose one of {', '.join(MODES)}")
+    if mode == "teacher_forced" and not task.exact:
+        raise TaskDataError(
+            f"eval.mode=teacher_forced cannot score task '{task.name}': its scorer is not exact match. "
+            "Use eval.mode=auto or eval.mode=generate"
+        )
+    if mode == "generate" or not task.exact:
+        return GeneratedScore(encoder, task)
+    return TeacherForcedAccuracy(encoder, task, index)
+
+
+class Perplexity:
+    """Token-level perplexity of the model on general text: exp(total NLL / predicted tokens),
+    each document truncated to `max_length` tokens."""
+
+    def __init__(self, tokenizer, texts: list[str], max_length: int | None = None) -> None:
+        if not texts:
+            raise TaskDataError("eval.general: the general-text file holds no text")
+        bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+        ids = tokenizer(texts, add_special_tokens=False)["input_ids"]
+        self.items = [Encoded((bos + x)[:max_length], 1) for x in ids]
+        self.collate = Collator(tokenizer.pad_token_id)
+
+    def loader(self, batch_size: int) -> DataLoader:
+        return DataLoader(self.items, batch_size=batch_size, collate_fn=self.collate)
+
+    @staticmethod
+    def step(model, batch) -> tuple[float, int]:
+        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        targets = batch["labels"][:, 1:]
+        nll = F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), targets.flatten(), ignore_index=IGNORE, reduction="sum")
+        return float(nll), int((targets != IGNORE).sum())
+
+    @staticmethod
+    def value(total: float, count: int) -> float:
+        return math.exp(total / count)
+
+
+def general_texts(path: str, field: str = "text") -> list[str]:
+    """Documents of a general-text file: JSON Lines (`field` of each line) or plain text
+    (paragraphs separated by blank lines)."""
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise TaskDataError(f"eval.general: no file at '{path}'; give a .txt or .jsonl file of general text")
+    if file.suffix == ".jsonl":
+        rows = [json.loads(line) for line in file.read_text().splitlines() if line.strip()]
+        missing = next((k for k, r in enumerate(rows) if field not in r), None)
+        if missing is not None:
+            raise TaskDataError(f"eval.general: line {missing + 1} of '{path}' has no field '{field}' (set eval.general_field)")
+        return [str(r[field]) for r in rows]
+    return [p.strip() for p in file.read_text().split("\n\n") if p.strip()]

@@ -1,0 +1,66 @@
+"""Generation-based evaluation: batched greedy decoding against per-prompt generate(), the
+choice of evaluator per task, and perplexity against a direct computation."""
+import math
+
+import pytest
+import torch
+
+from cl.evaluation.evaluators import GeneratedScore, Perplexity, TeacherForcedAccuracy, task_evaluator
+from cl.evaluation.generate import greedy_completions
+from cl.streams import TaskDataError, file_task, make_task
+from cl.streams.encoding import Encoder
+
+
+@pytest.fixture(scope="module")
+def facts():
+    return file_task("facts2text", "data/instruct/facts2text.csv", answer_field="sentence", scorer="rouge_l", n_eval=24,
+                     template="Write one sentence about {name}, a {job} from {city} who likes {hobby}.",
+                     max_new_tokens=12)  # fmt: skip
+
+
+def _run(evaluator, model, batch_size):
+    total = count = 0
+    for batch in evaluator.loader(batch_size):
+        t, c = evaluator.step(model, batch)
+        total, count = total + t, count + c
+    return evaluator.value(total, count)
+
+
+def test_batched_generation_matches_per_prompt_generate(smol_tiny, facts):
+    model, tok = smol_tiny
+    encoder = Encoder(tok, max_length=256)
+    evaluator = GeneratedScore(encoder, facts)
+    texts = {}
+    for batch in evaluator.loader(8):  # left-padded batches of prompts of different lengths
+        assert len(set(batch["attention_mask"].sum(1).tolist())) > 1
+        texts.update(zip(batch["example"].tolist(), evaluator.completions(model, batch)))
+    one_by_one = greedy_completions(model, tok, evaluator.prompts, 12, encoder.stop_ids(facts), batch_size=1)
+    assert [texts[i] for i in range(len(facts.eval))] == [t for t, _ in one_by_one]
+    assert sum(len(t) > 0 for t in texts.values()) == len(facts.eval)  # random model: 12 tokens of noise each
+    scores = [facts.check(p, t) for (p, _), (t, _) in zip(facts.eval, one_by_one)]
+    assert _run(evaluator, model, 8) == pytest.approx(sum(scores) / len(scores))
+
+
+def test_auto_mode_uses_teacher_forcing_only_where_it_is_exact(smol_tok, facts):
+    encoder = Encoder(smol_tok, max_length=256)
+    exact = make_task("copy", "copy", n_train=4, n_eval=4)
+    assert isinstance(task_evaluator(encoder, exact, 0, "auto"), TeacherForcedAccuracy)
+    assert isinstance(task_evaluator(encoder, exact, 0, "generate"), GeneratedScore)
+    assert isinstance(task_evaluator(encoder, facts, 0, "auto"), GeneratedScore)
+    with pytest.raises(TaskDataError, match="cannot score task 'facts2text': its scorer is not exact match"):
+        task_evaluator(encoder, facts, 0, "teacher_forced")
+
+
+def test_perplexity_equals_exp_of_mean_token_nll(smol_tiny):
+    model, tok = smol_tiny
+    texts = ["The river runs to the sea.", "A short one.", "Bread is made from flour, water and yeast."]
+    value = _run(Perplexity(tok, texts, max_length=256), model, 2)
+    nll = n = 0
+    for text in texts:
+        ids = torch.tensor([[tok.bos_token_id] + tok(text, add_special_tokens=False)["input_ids"]])
+        with torch.no_grad():
+            logp = model(input_ids=ids).logits[0, :-1].log_softmax(-1)
+        nll -= logp.gather(1, ids[0, 1:, None]).sum().item()
+        n += ids.shape[1] - 1
+    assert value == pytest.approx(math.exp(nll / n), rel=1e-5)
+    assert 1000 < value < 3 * len(tok)  # a random model over 49152 tokens is close to uniform
