@@ -17,7 +17,7 @@ from cl.evaluation.exact_match import generate_exact_match, teacher_forced_exact
 from cl.loop import ContinualLoop, TrainingPlan
 from cl.module import ContinualModule
 from cl.objectives import SFT
-from cl.streams import Stream
+from cl.streams import Stream, Task
 
 
 def main() -> None:
@@ -30,16 +30,18 @@ def main() -> None:
     tasks = default_tasks()
     model, tok = default_model()
     module = ContinualModule(model, tok, SFT(), optimizer=adamw())
-    ContinualLoop(module, Stream(tasks), quiet_trainer, TrainingPlan(args.steps)).fit(tasks[0].train, args.steps, "bench")
+    loop = ContinualLoop(module, Stream(tasks), quiet_trainer, TrainingPlan(args.steps))
+    loop.fit(loop.train_data[0], args.steps, "bench")
     model.eval()
     examples = [ex for t in tasks for ex in t.eval]
+    task = Task("all", [], examples, tasks[0].check, exact=True)
     times: dict[str, list[float]] = {"teacher-forced": [], "generate batched": []}
     for _ in range(args.repeats):
-        tf, t = timed(teacher_forced_exact_match, model, tok, examples, args.batch_size)
+        tf, t = timed(teacher_forced_exact_match, model, module.encoder, task, args.batch_size)
         times["teacher-forced"].append(t)
-        gen, t = timed(generate_exact_match, model, tok, examples, args.batch_size)
+        gen, t = timed(generate_exact_match, model, module.encoder, task, args.batch_size)
         times["generate batched"].append(t)
-    one_by_one, t = timed(generate_exact_match, model, tok, examples, 1)
+    one_by_one, t = timed(generate_exact_match, model, module.encoder, task, 1)
     times["generate per prompt"] = [t]
     assert tf == gen == one_by_one, "teacher-forced and generate() exact match disagree"
     best = {k: min(v) for k, v in times.items()}

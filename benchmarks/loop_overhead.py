@@ -32,7 +32,7 @@ def lightning_run(tasks, steps: int, hidden: int, **trainer_kw) -> float:
     trainer = lambda **kw: quiet_trainer(gradient_clip_val=1.0, **trainer_kw, **kw)  # noqa: E731
     loop = ContinualLoop(module, Stream(tasks), trainer, TrainingPlan(steps))
     start = time.perf_counter()
-    loop.fit(tasks[0].train, steps, "bench")
+    loop.fit(loop.train_data[0], steps, "bench")
     return time.perf_counter() - start
 
 
@@ -43,7 +43,7 @@ def plain_run(tasks, steps: int, hidden: int) -> float:
     model = module.model.train()
     opt = adamw()(model.parameters())
     sched = warmup_cosine(opt, total_steps=steps)
-    for batch in loop.train_loader(tasks[0].train, steps, "bench"):
+    for batch in loop.train_loader(loop.train_data[0], steps, "bench"):
         loss, _ = module.objective.loss(module, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

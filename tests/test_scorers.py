@@ -208,3 +208,13 @@ def test_reference_checker_unknown_prompt():
     check = reference_checker(ExactMatch(), [("What is 2+2?", "4")])
     with pytest.raises(KeyError, match="no reference answer recorded for prompt 'x{57}\\.\\.\\.'"):
         check("x" * 500, "4")
+
+
+def test_exact_match_contains_finds_the_reference_as_whole_words():
+    scorer = ExactMatch(ignore_case=True, ignore_punctuation=True, contains=True)
+    assert scorer("The capital city of France is Paris.", "Paris") == 1.0
+    assert scorer("The capital of the US is Washington, D.C.", "Washington, D.C.") == 1.0
+    assert scorer("Parisian cafes are famous.", "Paris") == 0.0  # not a whole word
+    assert scorer("It is Lyon.", "Paris") == 0.0
+    assert ExactMatch(contains=True)("the answer is paris", "Paris") == 0.0  # case counts unless ignored
+    assert scorer.exact is False and ExactMatch().exact is True

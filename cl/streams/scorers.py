@@ -46,7 +46,11 @@ class Scorer:
 
 
 class ExactMatch(Scorer):
-    """1.0 when completion and reference are equal after the chosen normalisations, else 0.0."""
+    """1.0 when completion and reference are equal after the chosen normalisations, else 0.0.
+
+    `contains`: 1.0 when the normalised reference occurs in the normalised completion as whole
+    words ("The capital of France is Paris." for "Paris"), for models that answer in sentences.
+    """
 
     def __init__(
         self,
@@ -54,11 +58,13 @@ class ExactMatch(Scorer):
         ignore_case: bool = False,
         ignore_punctuation: bool = False,
         normalize_whitespace: bool = False,
+        contains: bool = False,
     ) -> None:
         self.strip, self.ignore_case = strip, ignore_case
         self.ignore_punctuation, self.normalize_whitespace = ignore_punctuation, normalize_whitespace
+        self.contains = contains
         # Without strip, " 42" vs "42" scores 0, so the score no longer follows the stripped texts.
-        self.exact = strip and not (ignore_case or ignore_punctuation or normalize_whitespace)
+        self.exact = strip and not (ignore_case or ignore_punctuation or normalize_whitespace or contains)
 
     def _normalize(self, text: str) -> str:
         if self.ignore_case:
@@ -70,7 +76,10 @@ class ExactMatch(Scorer):
         return text.strip() if self.strip else text
 
     def __call__(self, completion: str, reference: str) -> float:
-        return float(self._normalize(completion) == self._normalize(reference))
+        completion, reference = self._normalize(completion), self._normalize(reference)
+        if self.contains:
+            return float(bool(reference) and re.search(rf"(?<!\w){re.escape(reference)}(?!\w)", completion) is not None)
+        return float(completion == reference)
 
 
 class LabelMatch(Scorer):
