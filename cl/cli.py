@@ -75,7 +75,17 @@ def _sweep_name() -> str | None:
 def build_tasks(cfg: DictConfig) -> dict:
     """Every task of the stream, by name (file tasks read their data here: a TaskDataError
     stops the run before the slow imports and before anything is written)."""
-    return {n: instantiate(cfg.stream.tasks[n], name=n) for n in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
+    from hydra.errors import InstantiationException
+
+    tasks = {}
+    for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]:
+        try:
+            tasks[name] = instantiate(cfg.stream.tasks[name], name=name)
+        except InstantiationException as err:  # Hydra wraps what the task builder raised
+            if isinstance(err.__cause__, TaskDataError):
+                raise err.__cause__ from None
+            raise
+    return tasks
 
 
 def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:

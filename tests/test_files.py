@@ -95,13 +95,13 @@ def test_trace_folder_prefers_test_json_and_eval_split_chooses(tmp_path):
 def test_trace_folder_with_only_eval_json(tmp_path):
     folder = trace(tmp_path / "FOMC", {"train": [qa(i) for i in range(3)], "eval": [qa(5, "e")]})
     assert file_task("fomc", folder).eval == [("e5", "a5")]
-    with pytest.raises(TaskDataError, match=r"FOMC: no test\.json; a TRACE folder holds train\.json"):
+    with pytest.raises(TaskDataError, match=r"FOMC: no test\.json; expected a TRACE folder \(train\.json"):
         file_task("fomc", folder, eval_split="test")
 
 
 @pytest.mark.parametrize("splits, message", [
-    ({"eval": [qa(0)], "test": [qa(1)]}, r"no train\.json; a TRACE folder holds train\.json plus test\.json"),
-    ({"train": [qa(0)]}, r"no test\.json or eval\.json; a TRACE folder holds train\.json"),
+    ({"eval": [qa(0)], "test": [qa(1)]}, r"no train\.json; expected a TRACE folder \(train\.json plus test\.json"),
+    ({"train": [qa(0)]}, r"no test\.json or eval\.json; expected a TRACE folder \(train\.json"),
 ])
 def test_incomplete_trace_folder(tmp_path, splits, message):
     with pytest.raises(TaskDataError, match=r"task 'x': .*/bad: " + message):

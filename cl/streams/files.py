@@ -17,7 +17,7 @@ from cl.streams.task import Example, Task, TaskDataError
 
 FORMATS = ("json", "jsonl", "csv", "parquet")
 EVAL_SPLITS = ("test", "eval")
-TRACE = "a TRACE folder holds train.json plus test.json and/or eval.json"
+TRACE = "a TRACE folder (train.json plus test.json and/or eval.json)"
 
 
 def resolve_sources(path, eval_path=None, format=None, eval_split=None) -> tuple[Path, Path | None, str]:
@@ -34,11 +34,11 @@ def resolve_sources(path, eval_path=None, format=None, eval_split=None) -> tuple
         raise TaskDataError(f"{path}: give eval_path or eval_split, not both")
     if path.is_dir():
         if not (path / "train.json").is_file():
-            raise TaskDataError(f"{path}: no train.json; {TRACE}")
+            raise TaskDataError(f"{path}: no train.json; expected {TRACE}")
         names = [f"{eval_split}.json"] if eval_split else [f"{s}.json" for s in EVAL_SPLITS]
         found = [path / n for n in names if (path / n).is_file()]
         if eval_path is None and not found:
-            raise TaskDataError(f"{path}: no {' or '.join(names)}; {TRACE}")
+            raise TaskDataError(f"{path}: no {' or '.join(names)}; expected {TRACE}")
         path, eval_path = path / "train.json", eval_path if eval_path is not None else found[0]
     elif not path.is_file():
         raise TaskDataError(f"{path}: no such file or folder; expected a data file ({', '.join(FORMATS)}) or {TRACE}")
