@@ -90,6 +90,8 @@ def test_long_prompts_lose_their_start_and_long_answers_are_an_error(smol_tok):
     assert smol_tok.decode(items[0].input_ids[1 : items[0].prompt_len]).endswith("word word Answer:")
     assert items[1].input_ids == encode(smol_tok, [("short", "no")])[0].input_ids  # short ones untouched
     assert encoder.truncated == {"t": 1}
+    encoder.encode(task, task.train)  # encoding the same examples again counts nothing new
+    assert encoder.truncated == {"t": 1}
     too_long = _task([("q", "word " * 40)], chat_template=False)
     with pytest.raises(TaskDataError, match=r"task 't': the answer of example 0 .* takes 42 tokens .* model.max_length=30"):
         encoder.encode(too_long, too_long.train)

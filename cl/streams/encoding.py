@@ -78,13 +78,18 @@ def encode(
 
 class Encoder:
     """Encodes a task's examples in the task's format and fits them into `max_length` tokens:
-    a long prompt loses its start (counted per task in `truncated`); an answer that cannot fit
-    is a TaskDataError naming the task and the example."""
+    a long prompt loses its start (distinct prompts counted per task in `truncated`); an answer
+    that cannot fit is a TaskDataError naming the task and the example."""
 
     def __init__(self, tokenizer, max_length: int | None = None) -> None:
         self.tokenizer, self.max_length = tokenizer, max_length
-        self.truncated: dict[str, int] = {}
+        self._truncated: dict[str, set[str]] = {}
         self._eot: int | None = None
+
+    @property
+    def truncated(self) -> dict[str, int]:
+        """Task name -> how many distinct prompts were truncated."""
+        return {name: len(prompts) for name, prompts in self._truncated.items()}
 
     def format(self, task: Task) -> PromptFormat:
         return task_format(self.tokenizer, task)
@@ -107,7 +112,7 @@ class Encoder:
         if self.max_length is None:
             return items
         keep = _bos(self.tokenizer, fmt)
-        cut = 0
+        cut: set[str] = set()
         for k, item in enumerate(items):
             over = len(item.input_ids) - self.max_length
             if over <= 0:
@@ -122,11 +127,13 @@ class Encoder:
             ids = item.input_ids
             item.input_ids = keep + ids[len(keep) + over :]
             item.prompt_len -= over
-            cut += 1
+            cut.add(item.prompt)
         if cut:
-            self.truncated[task.name] = self.truncated.get(task.name, 0) + cut
-            log.warning("task '%s': %d of %d prompts truncated from the start to fit model.max_length=%d",
-                        task.name, cut, len(items), self.max_length)  # fmt: skip
+            seen = self._truncated.setdefault(task.name, set())
+            if cut - seen:
+                log.warning("task '%s': %d of %d prompts truncated from the start to fit model.max_length=%d",
+                            task.name, len(cut), len(items), self.max_length)  # fmt: skip
+            seen |= cut
         return items
 
     def prompts(self, task: Task, prompts: list[str], room: int = 0) -> list[list[int]]:
