@@ -93,7 +93,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
     import lightning as L
 
     from cl.evaluation.evaluators import Perplexity, general_texts
-    from cl.evaluation.matrix import all_metrics, final_general_ability, general_ability
+    from cl.evaluation.matrix import all_metrics, general_ability
     from cl.loop import ContinualLoop, TrainingPlan, base_stage
     from cl.module import ContinualModule
     from cl.streams.encoding import Encoder
@@ -154,8 +154,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
             tracker.abort()
         raise
     names = [t.name for t in stream.eval_tasks]
-    metrics = {**all_metrics(R), **final_general_ability(R, len(stream.tasks), loop.general_ppl)}
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
+    metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing}
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)

@@ -56,3 +56,15 @@ def test_agrees_with_avalanche_bwt_and_forward_transfer():
         avalanche_bwt = np.mean([v for k, v in bwt.result().items() if k < T - 1])
         assert M.backward_transfer(A) == pytest.approx(avalanche_bwt)
         assert M.forward_transfer(A) == pytest.approx(np.mean(list(fwt.result().values())))
+
+
+def test_general_ability_per_row():
+    from cl.evaluation.matrix import general_ability
+
+    R = [[0.1, 0.0, 0.8, 0.6], [0.9, 0.1, 0.6, 0.4], [0.5, 0.8, 0.4, 0.2]]  # 2 trained, 2 held out
+    out = general_ability(R, 2, [10.0, 12.0, 15.0])
+    assert np.allclose(out["held_out_acc"], [0.7, 0.5, 0.3])
+    assert np.allclose(out["held_out_retention"], [1.0, 0.5 / 0.7, 0.3 / 0.7])
+    assert np.allclose(out["ppl_ratio"], [1.0, 1.2, 1.5]) and out["ppl"] == [10.0, 12.0, 15.0]
+    assert np.isnan(general_ability([[0.0, 0.0], [1.0, 0.0]], 1)["held_out_retention"][1])  # row 0 scored 0
+    assert general_ability([row[:2] for row in R], 2) == {}  # no held-out column, no perplexity

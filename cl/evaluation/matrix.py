@@ -91,8 +91,3 @@ def general_ability(R, n_trained: int, ppl: list[float] | None = None) -> dict[s
         out["ppl_ratio"] = [p / ppl[0] for p in ppl]
     return out
 
-
-def final_general_ability(R, n_trained: int, ppl: list[float] | None = None) -> dict[str, float]:
-    """The last row of `general_ability`, as metrics (`held_out_acc`, `held_out_retention`,
-    `ppl`, `ppl_ratio`)."""
-    return {name: values[-1] for name, values in general_ability(R, n_trained, ppl).items()}
