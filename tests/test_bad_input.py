@@ -7,7 +7,7 @@ from tests.helpers import cl_run
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["stream.order=[reverse,nosuchtask]"], "unknown task 'nosuchtask' in stream.order. Available tasks: add, copy"),
+        (["stream.order=[reverse,nosuchtask]"], "unknown task 'nosuchtask' in stream.order. Available tasks: add, capitals, copy, count, facts2text, letters"),
         (["stream.order=[]"], "stream.order is empty"),
         (["stream=nosuchstream"], "Could not find 'stream/nosuchstream'"),
         (["strategy=[naive,nosuch]"], "unknown strategy 'nosuch' in strategy=['naive', 'nosuch']. Available options: agem, derpp, ewc, hft, joint, l2, lwf, naive, online_ewc, replay, reset, si"),
