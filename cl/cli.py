@@ -15,6 +15,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cl.config_checks import ConfigError, check_config
+from cl.resume import LOCK, check_overrides, comparable, find_unfinished, hold_run_lock, is_unfinished, saved_config
 from cl.streams.task import TaskDataError
 
 log = logging.getLogger("cl")
@@ -42,19 +43,79 @@ def _complete_stream(cfg: DictConfig) -> None:
 
 def _discard_run_dir(run_dir: Path) -> None:
     """Remove a run folder that holds nothing but Hydra's own files (a run that never started)."""
-    if run_dir.is_dir() and all(p.name == ".hydra" or p.suffix == ".log" for p in run_dir.iterdir()):
+    if run_dir.is_dir() and all(p.name in (".hydra", LOCK) or p.suffix == ".log" for p in run_dir.iterdir()):
         shutil.rmtree(run_dir)
 
 
+# Trainer options that change how a run looks, not what it computes.
+_DISPLAY_ONLY = ("enable_progress_bar", "enable_model_summary", "enable_checkpointing", "log_every_n_steps")
+# The code that decides what the base stage computes: its hash is part of the cache key.
+_TRAINING_CODE = ("loop.py", "module.py", "optim.py", "objectives/sft.py", "streams/encoding.py",
+                  "streams/chat.py", "models/build.py", "models/tokenizer.py")  # fmt: skip
+
+
+def training_code_version() -> str:
+    """A hash of cl's training code and of the versions of the libraries it runs on."""
+    from importlib import metadata
+
+    digest = hashlib.sha256()
+    for name in _TRAINING_CODE:
+        digest.update((Path(__file__).parent / name).read_bytes())
+    for package in ("torch", "lightning", "transformers"):
+        digest.update(metadata.version(package).encode())
+    return digest.hexdigest()[:16]
+
+
 def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
+    """The base stage's cached weights: the key covers everything that changes them."""
     if not cfg.base.get("cache", False):
         return None
+    trainer = {k: v for k, v in cfg.trainer.items() if k not in _DISPLAY_ONLY}
     key = {
         "model": cfg.model, "tasks": {n: cfg.stream.tasks[n] for n in names}, "base": cfg.base,
         "optimizer": cfg.optimizer, "scheduler": cfg.scheduler, "batch_size": cfg.train.batch_size, "seed": cfg.seed,
+        "trainer": trainer, "code": training_code_version(),
     }  # fmt: skip
     blob = json.dumps(OmegaConf.to_container(OmegaConf.create(key), resolve=True), sort_keys=True)
     return Path(cfg.paths.cache_dir) / f"base-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
+
+
+def _resume(cfg: DictConfig, run_dir: Path) -> tuple[Path | None, DictConfig]:
+    """The run folder to continue (None: a new run) and the config to run.
+
+    resume=<folder> takes that run's saved config, and the command line's overrides must agree
+    with it; resume=auto takes the newest unfinished run with this very config, if there is
+    one. Without resume, a run folder that already holds an unfinished run of this config (a
+    requeued SLURM job runs in its first start's folder) is continued too."""
+    if not cfg.resume:
+        if is_unfinished(run_dir):
+            if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):
+                raise ConfigError(f"{run_dir} holds an unfinished run of another config; choose another hydra.run.dir")
+            log.info("%s holds an unfinished run of this config: continuing it", run_dir)
+            return run_dir, cfg
+        return None, cfg
+    if cfg.resume == "auto":
+        found = find_unfinished(cfg)
+        log.info("resume=auto: %s", f"continuing {found}" if found else "no unfinished run of this config; starting a new one")
+        return found, cfg
+    folder = Path(str(cfg.resume)).expanduser()
+    saved = saved_config(folder)
+    check_overrides(saved, cfg, list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else [])
+    return folder, saved
+
+
+def _move_logging(new_dir: Path, run_dir: Path) -> None:
+    """A resumed run logs on into its own folder's log file; the folder Hydra made for this
+    call is removed."""
+    root = logging.getLogger()
+    for handler in [h for h in root.handlers if isinstance(h, logging.FileHandler)]:
+        moved = logging.FileHandler(run_dir / Path(handler.baseFilename).name, mode="a")
+        moved.setFormatter(handler.formatter)
+        moved.setLevel(handler.level)
+        root.removeHandler(handler)
+        handler.close()
+        root.addHandler(moved)
+    _discard_run_dir(new_dir)
 
 
 def _objective_name(cfg: DictConfig) -> str:
@@ -88,9 +149,13 @@ def build_tasks(cfg: DictConfig) -> dict:
     return tasks
 
 
-def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
-    """Build everything from the checked config and run the stream; returns the metrics."""
+def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> dict[str, float]:
+    """Build everything from the checked config and run the stream (`resuming`: continue the
+    run in `run_dir` from its newest checkpoint); returns the metrics."""
     import lightning as L
+
+    from cl.checkpoint import CheckpointFolder, load
+    from cl.loop import CheckpointPlan
 
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.matrix import all_metrics, general_ability
@@ -126,10 +191,22 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
     if cfg.eval.general:
         general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), encoder.max_length)
     plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode)
-    loop = ContinualLoop(module, stream, make_trainer, plan, general=general)  # encodes all data: may stop here
+    checkpoints = None
+    if cfg.checkpoint.enabled:
+        folder = CheckpointFolder(run_dir / "checkpoints", cfg.checkpoint.keep)
+        checkpoints = CheckpointPlan(folder, cfg.checkpoint.every_n_steps)
+    loop = ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints)  # may stop here
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
+    resume_from, checkpoint = None, None
+    if resuming:
+        checkpoints.folder.remove_partial()
+        resume_from = checkpoints.folder.latest()
+        checkpoint = load(resume_from) if resume_from else None
+        if checkpoint is None:
+            log.info("resume: %s has no checkpoint yet; starting the run from the beginning in it", run_dir)
+    else:
+        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
     if cfg.logger.kind == "wandb":
         from cl.tracking.wandb_run import WandbTracker
 
@@ -138,17 +215,26 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
         tags = [*cfg.logger.tags, f"stream:{'-'.join(stream.names)}", f"objective:{setup['objective']}"]
         tags += [f"strategy:{s}" for s in setup["strategies"]]
         flat = {"setup": {**setup, "strategies": "+".join(setup["strategies"]), "stream": "-".join(stream.names)}}
-        tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, **init)
+        previous = checkpoint["cl"]["extra"].get("wandb") if checkpoint else None
+        tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, resume_state=previous, **init)
         loop.observers.append(tracker)
+        if checkpoints:
+            checkpoints.extra_state = lambda: {"wandb": tracker.state_dict()}
     n_params = sum(p.numel() for p in model.parameters())
     log.info("stream %s | model %s (%.2fM parameters) | run folder %s", stream.names, type(model).__name__, n_params / 1e6, run_dir)
+    if checkpoint:
+        state = checkpoint["cl"]
+        where = f"after task {state['task']} ({stream.names[state['task']]}) and its evaluation"
+        if state["batches_done"] is not None:
+            where = f"in task {state['task']} ({stream.names[state['task']]}) after {state['batches_done']} of {cfg.train.steps_per_task} batches"
+        log.info("resuming %s from %s: %s", run_dir, resume_from.name, where)
     try:
-        if cfg.base.steps > 0:
+        if cfg.base.steps > 0 and checkpoint is None:  # a checkpoint's weights include the base stage
             names = list(cfg.base.tasks or cfg.stream.order)
             base_tasks = [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
             cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names))
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
-        R = loop.run()
+        R = loop.run(resume_from, checkpoint)
     except BaseException:
         if tracker:
             tracker.abort()
@@ -157,7 +243,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict) -> dict[str, float]:
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing}
+    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing, "resumed": loop.resumed}
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
@@ -173,8 +259,13 @@ def main(cfg: DictConfig) -> float:
     try:
         check_config(cfg, _task_group())
         _complete_stream(cfg)
+        resume_dir, cfg = _resume(cfg, run_dir)
         tasks = build_tasks(cfg)
-        return run(cfg, run_dir, tasks)[cfg.report_metric]
+        hold_run_lock(resume_dir or run_dir)  # a folder is run by one process at a time
+        if resume_dir not in (None, run_dir):
+            _move_logging(run_dir, resume_dir)
+            run_dir = resume_dir
+        return run(cfg, run_dir, tasks, resuming=resume_dir is not None)[cfg.report_metric]
     except (ConfigError, TaskDataError) as err:
         _discard_run_dir(run_dir)
         print(f"cl-run: error: {err}", file=sys.stderr)

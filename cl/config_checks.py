@@ -80,6 +80,14 @@ def check_eval(eval_cfg: DictConfig) -> None:
         raise ConfigError(f"eval.general '{eval_cfg.general}' is not a file; give a .txt or .jsonl file of general text")
 
 
+def check_checkpoint(checkpoint: DictConfig) -> None:
+    every, keep = checkpoint.every_n_steps, checkpoint.keep
+    if not isinstance(every, int) or every < 0:
+        raise ConfigError(f"checkpoint.every_n_steps must be an integer >= 0 (0: only at task ends), got {every!r}")
+    if not isinstance(keep, int) or keep < 1:
+        raise ConfigError(f"checkpoint.keep must be a positive integer (how many checkpoints to keep), got {keep!r}")
+
+
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     """Every check above, in the order a user would fix them."""
     check_stream(cfg.stream, task_group)
@@ -87,4 +95,5 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_numbers(cfg)
     check_logger(cfg.logger)
     check_eval(cfg.eval)
+    check_checkpoint(cfg.checkpoint)
     check_report_metric(cfg.report_metric)

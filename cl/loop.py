@@ -10,8 +10,9 @@ from typing import Callable, Protocol
 import lightning as L
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, RandomSampler
+from torch.utils.data import RandomSampler
 
+from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, load, rng_state, set_rng_state
 from cl.evaluation.evaluators import Perplexity, task_evaluator
 from cl.evaluation.matrix import general_ability
 from cl.module import ContinualModule
@@ -37,13 +38,43 @@ class TrainingPlan:
     eval_mode: str = "auto"  # auto | teacher_forced | generate (see cl.evaluation.evaluators)
 
 
+@dataclass
+class CheckpointPlan:
+    """Where and how often a run saves its checkpoints (see cl.checkpoint)."""
+
+    folder: CheckpointFolder
+    every_n_steps: int = 0  # 0: only at task ends
+    extra_state: Callable[[], dict] = dict  # e.g. the tracker's run id, saved with each checkpoint
+
+
+class TaskBatches:
+    """`steps` batches drawn with replacement from `data`, in an order fixed by the generator,
+    starting at batch `start` (a task resumed from a checkpoint). Its length is always `steps`,
+    so Lightning's progress counters of a resumed fit line up with it."""
+
+    def __init__(self, data: list[Encoded], steps: int, batch_size: int, generator: torch.Generator,
+                 collate: Callable, start: int = 0) -> None:  # fmt: skip
+        sampler = RandomSampler(data, replacement=True, num_samples=steps * batch_size, generator=generator)
+        self.indices = list(sampler)
+        self.data, self.steps, self.batch_size, self.collate, self.start = data, steps, batch_size, collate, start
+
+    def __len__(self) -> int:
+        return self.steps
+
+    def __iter__(self):
+        b = self.batch_size
+        for k in range(self.start, self.steps):
+            yield self.collate([self.data[i] for i in self.indices[k * b : (k + 1) * b]])
+
+
 class ContinualLoop:
     """Fills the accuracy matrix R (row 0 before training, row i after task i).
 
     `make_trainer(**overrides)` returns a fresh Lightning Trainer; one is made per task, so
     each task gets its own optimizer and step budget. Every task's examples are encoded up front,
     so data that cannot be used stops the run before any training. `general` adds the
-    perplexity on general text to every row.
+    perplexity on general text to every row. With `checkpoints`, the run saves its state inside
+    and after every task, and `run(resume=...)` continues from such a checkpoint.
     """
 
     def __init__(
@@ -54,9 +85,10 @@ class ContinualLoop:
         plan: TrainingPlan,
         observers: list[RowObserver] = (),
         general: Perplexity | None = None,
+        checkpoints: CheckpointPlan | None = None,
     ) -> None:
         self.module, self.stream, self.plan = module, stream, plan
-        self.make_trainer, self.observers = make_trainer, list(observers)
+        self.make_trainer, self.observers, self.checkpoints = make_trainer, list(observers), checkpoints
         self.collate = Collator(module.tokenizer.pad_token_id)
         encoder = module.encoder
         self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
@@ -66,21 +98,25 @@ class ContinualLoop:
         self._eval_trainer: L.Trainer | None = None
         self.general_ppl: list[float] = []
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
+        self.resumed: list[dict] = []  # where this run continued from checkpoints
+        self._fit_started, self._fit_start_batch = 0.0, 0  # of the fit under way
+        self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
 
-    def train_loader(self, data: list[Encoded], steps: int, seed_name: str) -> DataLoader:
+    def train_loader(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0) -> TaskBatches:
         """`steps` batches drawn with replacement from `data`, in an order fixed by the seed."""
         gen = torch.Generator().manual_seed(task_seed(self.plan.seed, seed_name) % 2**63)
-        sampler = RandomSampler(data, replacement=True, num_samples=steps * self.plan.batch_size, generator=gen)
-        return DataLoader(data, batch_size=self.plan.batch_size, sampler=sampler, collate_fn=self.collate)
+        return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, start)
 
-    def fit(self, data: list[Encoded], steps: int, seed_name: str) -> None:
+    def fit(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0, ckpt_path: Path | None = None,
+            callbacks: list = ()) -> None:  # fmt: skip
         """Train the module for `steps` batches drawn with replacement from `data` (encoded
-        examples, e.g. `train_data[i]`)."""
-        loader = self.train_loader(data, steps, seed_name)
-        start = time.perf_counter()
-        self.make_trainer(max_steps=steps, max_epochs=1).fit(self.module, train_dataloaders=loader)
-        self.timing["train_s"] += time.perf_counter() - start
-        self.timing["train_steps"] += steps
+        examples, e.g. `train_data[i]`); from batch `start` of Lightning's checkpoint `ckpt_path`."""
+        loader = self.train_loader(data, steps, seed_name, start)
+        self._fit_started, self._fit_start_batch = time.perf_counter(), start
+        trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks))
+        trainer.fit(self.module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
+        self.timing["train_s"] += time.perf_counter() - self._fit_started
+        self.timing["train_steps"] += steps - start
 
     def evaluate(self) -> list[float]:
         """The score of every evaluated task of the stream (one row of R); the general-text
@@ -96,24 +132,88 @@ class ContinualLoop:
         self.general_ppl += values[n:]
         return values[:n]
 
-    def _record(self, R: np.ndarray, index: int) -> None:
-        general = general_ability(R[: index + 1], len(self.stream.tasks), self.general_ppl)
+    def _record(self, index: int) -> None:
+        general = general_ability(self.R[: index + 1], len(self.stream.tasks), self.general_ppl)
         now = {name: values[-1] for name, values in general.items()}
         for obs in self.observers:
-            obs.on_row(index, [t.name for t in self.stream.eval_tasks], list(R[index]), now)
+            obs.on_row(index, [t.name for t in self.stream.eval_tasks], list(self.R[index]), now)
 
-    def run(self) -> np.ndarray:
-        tasks = self.stream.tasks
-        R = np.zeros((len(tasks) + 1, len(self.stream.eval_tasks)))
-        R[0] = self.evaluate()
-        self._record(R, 0)
-        for i, task in enumerate(tasks):
-            self.module.begin_task(i, task)
-            self.fit(self.train_data[i], self.plan.steps_per_task, f"train:{task.name}")
+    # -- checkpoints ----------------------------------------------------------------------------
+    def state(self, task: int, batches_done: int | None) -> dict:
+        """The continual state inside task `task` after `batches_done` batches (None: the task
+        is trained and its row of R evaluated)."""
+        rows = task + 1 if batches_done is not None else task + 2
+        timing = dict(self.timing)
+        if batches_done is not None:  # the fit under way, up to now
+            timing["train_s"] += time.perf_counter() - self._fit_started
+            timing["train_steps"] += batches_done - self._fit_start_batch
+        return {
+            "task": task,
+            "batches_done": batches_done,
+            "R": self.R[:rows].copy(),
+            "general_ppl": list(self.general_ppl),
+            "timing": timing,
+            "resumed": list(self.resumed),
+            "module": self.module.continual_state(),
+            "rng": rng_state(),
+            "extra": self.checkpoints.extra_state(),
+        }
+
+    def _save_task_end(self, task: int) -> None:
+        if self.checkpoints is None:
+            return
+        state = {"state_dict": self.module.state_dict(), "cl": self.state(task, None)}
+        self.checkpoints.folder.write(checkpoint_name(task, None), lambda p: torch.save(state, p))
+
+    def _step_checkpoints(self, task: int, resume_rng: dict | None = None) -> list:
+        if self.checkpoints is None:
+            return []
+        plan = self.checkpoints
+        return [StepCheckpoint(plan.folder, plan.every_n_steps, task, lambda done: self.state(task, done), resume_rng)]
+
+    def _restore(self, path: Path, checkpoint: dict) -> tuple[int, int | None]:
+        """Put the state of `checkpoint` back; returns the task to continue and, inside it, the
+        batches already trained (None: start the task)."""
+        state = checkpoint["cl"]
+        rows = len(state["R"])
+        self.R[:rows] = state["R"]
+        self.general_ppl, self.timing = list(state["general_ppl"]), dict(state["timing"])
+        self.module.load_continual_state(state["module"], self.stream.tasks)
+        task, done = state["task"], state["batches_done"]
+        self.resumed = [*state["resumed"], {"checkpoint": path.name, "task": task, "batches_done": done}]
+        if done is None:  # between tasks: weights here, everything else restored above
+            self.module.load_state_dict(checkpoint["state_dict"])
+            set_rng_state(state["rng"])
+            return task + 1, None
+        return task, done
+
+    def run(self, resume: Path | None = None, checkpoint: dict | None = None) -> np.ndarray:
+        """Fill R; from the checkpoint file `resume` if given (`checkpoint`: its loaded content)."""
+        tasks, inside, first, rng = self.stream.tasks, None, 0, None
+        if resume is None:
+            self.R[0] = self.evaluate()
+            self._record(0)
+        else:
+            if self.checkpoints is None:
+                raise ValueError("resuming needs checkpoints: the loop was built without a CheckpointPlan")
+            checkpoint = checkpoint or load(resume)
+            first, inside = self._restore(resume, checkpoint)
+            rng = checkpoint["cl"]["rng"]
+            del checkpoint
+        for i in range(first, len(tasks)):
+            task, name = tasks[i], f"train:{tasks[i].name}"
+            if inside is not None:
+                self.module.resume_task(i, task)
+                self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._step_checkpoints(i, rng))
+                inside = None
+            else:
+                self.module.begin_task(i, task)
+                self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._step_checkpoints(i))
             self.module.end_task(i, task)
-            R[i + 1] = self.evaluate()
-            self._record(R, i + 1)
-        return R
+            self.R[i + 1] = self.evaluate()
+            self._record(i + 1)
+            self._save_task_end(i)
+        return self.R
 
 
 def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None) -> bool:

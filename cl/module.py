@@ -40,6 +40,7 @@ class ContinualModule(L.LightningModule):
         self.evaluators: list = []  # one per dataloader of `validate` (set by the loop)
         self.eval_totals: dict[int, list[float]] = {}
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
     def begin_task(self, index: int, task: Task) -> None:
@@ -48,9 +49,38 @@ class ContinualModule(L.LightningModule):
         for s in self.strategies:
             s.before_task(self, index, task)
 
+    def resume_task(self, index: int, task: Task) -> None:
+        """`begin_task` for a run resumed inside task `index`: the strategies' state is restored
+        already; they only put back what the model's weights do not hold."""
+        self.task_index, self.task = index, task
+        self.seen_tasks[index] = task
+        for s in self.strategies:
+            s.resume_task(self, index, task)
+
     def end_task(self, index: int, task: Task) -> None:
         for s in self.strategies:
             s.after_task(self, index, task)
+
+    # -- continual state (checkpoints) ----------------------------------------------------------
+    def continual_state(self) -> dict:
+        """What the module carries across steps and tasks besides the weights."""
+        return {
+            "task_index": self.task_index,
+            "seen": sorted(self.seen_tasks),
+            "objective": self.objective.state_dict(),
+            "strategies": [s.state_dict() for s in self.strategies],
+        }
+
+    def load_continual_state(self, state: dict, tasks: list[Task]) -> None:
+        """Restore `continual_state()`; `tasks` are the stream's tasks (by index)."""
+        if len(state["strategies"]) != len(self.strategies):
+            raise ValueError(f"the checkpoint holds {len(state['strategies'])} strategy states for {len(self.strategies)} strategies")
+        index = state["task_index"]
+        self.task_index, self.task = index, None if index is None else tasks[index]
+        self.seen_tasks = {i: tasks[i] for i in state["seen"]}
+        self.objective.load_state_dict(state["objective"])
+        for strategy, s in zip(self.strategies, state["strategies"]):
+            strategy.load_state_dict(s)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """Batches are flat dicts of tensors (and prompt texts): move them directly (Lightning's
@@ -74,7 +104,7 @@ class ContinualModule(L.LightningModule):
             extra = s.penalty(self, batch)
             if extra is not None:
                 loss = loss + extra
-        self._step_logits = None
+        self._step_batch = batch
         if self.trainer._logger_connector.should_update_logs:  # self.log costs ~1 ms: only when written
             self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
@@ -82,6 +112,12 @@ class ContinualModule(L.LightningModule):
     def on_after_backward(self) -> None:
         for s in self.strategies:
             s.after_backward(self)
+
+    def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
+        super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        for s in self.strategies:
+            s.after_optimizer_step(self, self._step_batch)
+        self._step_logits = self._step_batch = None
 
     def configure_optimizers(self):
         """A fresh optimizer per task; the scheduler (if any) spans the task's `max_steps`."""

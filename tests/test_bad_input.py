@@ -18,6 +18,8 @@ from tests.helpers import cl_run
         (["model=pretrained", "model.path=/no/such/dir"], "model.path '/no/such/dir' is not a directory"),
         (["logger.mode=sometimes"], "choose one of offline, online, disabled"),
         (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
+        (["checkpoint.keep=0"], "checkpoint.keep must be a positive integer"),
+        (["resume=/no/such/run"], "resume=/no/such/run: no such folder. Give a run folder"),
     ],
 )
 def test_rejected_before_any_work(tmp_path, overrides, message):

@@ -117,7 +117,7 @@ def test_reset_every_k_steps_uses_task_start_values():
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
     reset = Reset(fraction=1.0, target="task_start", every_steps=5)
     _train_task(model, tok, reset, steps=11)
-    # steps 0..10: resets before steps 5 and 10, so one AdamW step (lr 0.01) follows the last reset
+    # steps 1..11: resets after steps 5 and 10, so one AdamW step (lr 0.01) follows the last reset
     assert reset._resets == 2
     drift = {n: float((p - start[n]).abs().max()) for n, p in model.named_parameters()}
     in_blocks = [d for n, d in drift.items() if ".layers." in n]

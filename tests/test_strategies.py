@@ -138,6 +138,7 @@ def test_si_importance_matches_the_closed_form_on_a_quadratic():
         (0.5 * a * (model.theta - t) ** 2).sum().backward()
         si.after_backward(module)
         opt.step()
+        si.after_optimizer_step(module, None)
     si.after_task(module, 0, None)
     r = 1 - lr * a
     w = lr * a**2 * (theta0 - t) ** 2 * sum(r ** (2 * k) for k in range(steps))
@@ -214,6 +215,8 @@ def test_derpp_stores_the_logits_it_saw_and_its_logit_term_is_zero_until_the_mod
     der = DERpp(size=8, alpha=1.0, beta=0.0, top_k=5, sample_size=8)
     batch = _batch(module.tokenizer, task)
     assert der.penalty(module, batch) is None  # nothing stored yet
+    assert len(der.buffer) == 0  # the penalty changes nothing
+    der.after_optimizer_step(module, batch)
     assert len(der.buffer) == 8
     enc, values, ids = der.buffer.items[0]
     full = module.logits(Collator(module.tokenizer.pad_token_id)([enc]))[0, :-1]

@@ -1,11 +1,22 @@
 """The Objective seam: a batch in, a loss and logs out."""
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 
 
 class Objective:
-    """Subclasses implement `loss`; `module` gives access to the model, tokenizer and strategies."""
+    """Subclasses implement `loss`; `module` gives access to the model, tokenizer and strategies.
+
+    What an objective keeps between steps (a stored rollout, a reference policy) is in
+    `state_dict()`, which `load_state_dict` restores into a freshly built objective."""
 
     def loss(self, module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         raise NotImplementedError
+
+    def state_dict(self) -> dict[str, Any]:
+        return {}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore what `state_dict` returned."""

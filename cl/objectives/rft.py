@@ -7,11 +7,11 @@ DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at t
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 
-from cl.models.frozen import frozen_copy
+from cl.models.frozen import FrozenCopy
 from cl.objectives.base import Objective
 from cl.objectives.rollout import sample_completions
 from cl.streams.encoding import IGNORE
@@ -197,7 +197,7 @@ class RFT(Objective):
         self.epsilon_low, self.epsilon_high, self.kl_beta = epsilon_low, epsilon_high, kl_beta
         self.passes, self.filter_all_wrong, self.filter_all_right = passes, filter_all_wrong, filter_all_right
         self._task_index: object = _NO_TASK
-        self._reference: torch.nn.Module | None = None
+        self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
         self._stored: _Stored | None = None
 
     def loss(self, module, batch):
@@ -229,7 +229,8 @@ class RFT(Objective):
         if module.task_index == self._task_index:
             return
         self._task_index, self._stored = module.task_index, None
-        self._reference = frozen_copy(module.model) if self.kl_beta > 0 else None
+        if self.kl_beta > 0:
+            self._reference.take(module.model)
 
     def _rollout(self, module, batch) -> tuple[_Stored | None, dict]:
         """Sample, reward and filter: the kept rows (None if no group is kept) and the rollout's logs."""
@@ -261,7 +262,21 @@ class RFT(Objective):
         ids, attention = pack(prompt_ids, prompt_lens, completions, mask, tok.pad_token_id)
         advantages = group_advantages(rewards[keep], self.scale).flatten()
         stored = _Stored(ids, attention, prompt_lens, completions, mask, advantages, logs, self.passes)
-        if self._reference is not None:
+        reference = self._reference.get(module.model)
+        if reference is not None:
             with torch.no_grad():
-                stored.ref_logp = stored.logprobs(self._reference.to(ids.device), self.temperature)[0]
+                stored.ref_logp = stored.logprobs(reference, self.temperature)[0]
         return stored, logs
+
+    def state_dict(self):
+        return {
+            "task_index": None if self._task_index is _NO_TASK else self._task_index,
+            "synced": self._task_index is not _NO_TASK,
+            "reference": self._reference.state_dict(),
+            "stored": None if self._stored is None else asdict(self._stored),
+        }
+
+    def load_state_dict(self, state):
+        self._task_index = state["task_index"] if state["synced"] else _NO_TASK
+        self._reference.load_state_dict(state["reference"])
+        self._stored = None if state["stored"] is None else _Stored(**state["stored"])

@@ -50,7 +50,8 @@ class AGEM(Strategy):
             offset += p.numel()
 
     def state_dict(self):
-        return {"buffer": self.buffer.state_dict()}
+        return {"buffer": self.buffer.state_dict(), "projected": self.projected}
 
     def load_state_dict(self, state):
         self.buffer.load_state_dict(state["buffer"])
+        self.projected = state["projected"]

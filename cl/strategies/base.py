@@ -2,34 +2,63 @@
 
 Strategies compose: the module calls every strategy's hook in config order. A new strategy is
 one file here and one YAML in conf/strategy/; it touches nothing else.
+
+Hooks have one job each: `train_batch` may replace the batch, `penalty` computes a loss term and
+changes nothing, `after_backward` edits gradients, `after_optimizer_step` records what a step
+did (SI's path integral, DER++'s memory, reset counters). Everything a strategy keeps between
+hooks is in `state_dict()`, which `load_state_dict` restores into a freshly built strategy, so
+a run resumed from a checkpoint continues exactly.
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
 from cl.streams.task import Task
 
 
+class ModuleView(Protocol):
+    """What a strategy may read from the module (cl.module.ContinualModule)."""
+
+    model: torch.nn.Module
+    tokenizer: Any
+    encoder: Any  # cl.streams.encoding.Encoder: tasks' examples -> ids
+    objective: Any  # cl.objectives.base.Objective
+    task_index: int | None  # the task being trained
+    task: Task | None
+    seen_tasks: dict[int, Task]  # by stream index, the current one included
+
+    def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The model's logits on the step's batch (one forward per step, shared)."""
+
+
 class Strategy:
     """Plain sequential fine-tuning when used alone (`strategy=naive`)."""
 
-    def before_task(self, module, index: int, task: Task) -> None:
+    def before_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called before the optimizer for task `index` is built (freeze, anchor, reset...)."""
 
-    def train_batch(self, module, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    def resume_task(self, module: ModuleView, index: int, task: Task) -> None:
+        """Called instead of `before_task` when a run resumes inside task `index`: put back on
+        the model what `before_task` set there and the weights do not hold (frozen parameters)."""
+
+    def train_batch(self, module: ModuleView, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """May replace the batch, e.g. mix in examples from memory."""
         return batch
 
-    def penalty(self, module, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
-        """An extra loss term added to the objective's loss."""
+    def penalty(self, module: ModuleView, batch: dict[str, torch.Tensor]) -> torch.Tensor | None:
+        """An extra loss term added to the objective's loss (no side effects)."""
         return None
 
-    def after_backward(self, module) -> None:
-        """Gradients are populated: project or accumulate them here."""
+    def after_backward(self, module: ModuleView) -> None:
+        """Gradients are populated: project or record them here."""
 
-    def after_task(self, module, index: int, task: Task) -> None:
+    def after_optimizer_step(self, module: ModuleView, batch: dict[str, torch.Tensor]) -> None:
+        """The optimizer has updated the parameters with the gradients of `batch` (the last
+        micro-batch when gradients accumulate); `module.logits(batch)` still holds its forward."""
+
+    def after_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Training on task `index` is done: compute importances, fill buffers, store anchors."""
 
     def state_dict(self) -> dict[str, Any]:

@@ -49,11 +49,11 @@ class DERpp(Strategy):
                 mem2, _ = self._memory_batch(module, device)
                 out = module.model(input_ids=mem2["input_ids"], attention_mask=mem2["attention_mask"]).logits
                 loss = loss + self.beta * answer_cross_entropy(out, mem2["labels"])
-        self._store(module, batch)
         return loss
 
-    def _store(self, module, batch) -> None:
-        """Offer this batch's examples, with their answer-position top-k logits, to the memory."""
+    def after_optimizer_step(self, module, batch) -> None:
+        """Offer the step's examples, with the answer-position top-k logits the model gave them
+        before the update, to the memory."""
         with torch.no_grad():
             logits = module.logits(batch).detach()[:, :-1]
             mask = answer_positions(batch["labels"])

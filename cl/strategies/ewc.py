@@ -72,3 +72,10 @@ class EWC(QuadraticPenalty):
         pad = module.tokenizer.pad_token_id
         batches = (collate_to([e], pad, device) for e in module.encoder.encode(task, examples))
         return diagonal_fisher(model, batches, self.nll)
+
+    def state_dict(self):
+        return {**super().state_dict(), "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.rng.setstate(state["rng"])

@@ -31,17 +31,8 @@ class HFT(Strategy):
         self.history: list[dict] = []
 
     def before_task(self, module, index, task):
+        trainable, in_blocks = self._freeze(module.model, index)
         model = module.model
-        anat = anatomy(model)
-        trainable = choose(anat, self.fraction, self.granularity, random.Random(f"{self.seed}:{index}"))
-        in_blocks = block_parameters(model, anat)
-        block_ids = {id(p) for params in in_blocks.values() for p in params}
-        for name, p in model.named_parameters():
-            if id(p) not in block_ids:
-                p.requires_grad_(self.train_embeddings if is_embedding(name) else self.train_head)
-        for name, params in in_blocks.items():
-            for p in params:
-                p.requires_grad_(name in trainable)
         total = sum(p.numel() for p in model.parameters())
         n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
         in_block_total = sum(p.numel() for ps in in_blocks.values() for p in ps)
@@ -55,6 +46,24 @@ class HFT(Strategy):
         self.history.append(record)
         log.info("HFT on %s: %d of %d block matrices trainable; %.4f of block parameters, %.4f of all",
                  task.name, len(trainable), len(in_blocks), record["block_trainable_fraction"], record["trainable_fraction"])  # fmt: skip
+
+    def resume_task(self, module, index, task):
+        self._freeze(module.model, index)
+
+    def _freeze(self, model, index: int):
+        """Freeze all but task `index`'s selection (drawn from the seed and the index alone);
+        returns the selection and the block matrices' parameters by name."""
+        anat = anatomy(model)
+        trainable = choose(anat, self.fraction, self.granularity, random.Random(f"{self.seed}:{index}"))
+        in_blocks = block_parameters(model, anat)
+        block_ids = {id(p) for params in in_blocks.values() for p in params}
+        for name, p in model.named_parameters():
+            if id(p) not in block_ids:
+                p.requires_grad_(self.train_embeddings if is_embedding(name) else self.train_head)
+        for name, params in in_blocks.items():
+            for p in params:
+                p.requires_grad_(name in trainable)
+        return trainable, in_blocks
 
     def state_dict(self):
         return {"history": self.history}

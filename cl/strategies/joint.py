@@ -23,3 +23,10 @@ class Joint(Strategy):
             return batch
         rows = [enc if (t := self.rng.randrange(k)) == k - 1 else self.rng.choice(self.seen[t]) for enc in split_batch(batch)]
         return collate_to(rows, module.tokenizer.pad_token_id, batch["input_ids"].device)
+
+    def state_dict(self):
+        return {"seen": self.seen, "rng": self.rng.getstate()}
+
+    def load_state_dict(self, state):
+        self.seen = state["seen"]
+        self.rng.setstate(state["rng"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cl.models.frozen import frozen_copy
+from cl.models.frozen import FrozenCopy
 from cl.strategies.base import Strategy
 from cl.streams.encoding import IGNORE
 
@@ -29,28 +29,24 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
 class LwF(Strategy):
     def __init__(self, alpha: float = 1.0, temperature: float = 2.0) -> None:
         self.alpha, self.temperature = alpha, temperature
-        self.teacher: torch.nn.Module | None = None
+        self.teacher = FrozenCopy()  # the model at the start of the current task (none for the first)
 
     def before_task(self, module, index, task):
-        if index == 0:
-            return
-        self.teacher = frozen_copy(module.model)
+        if index > 0:
+            self.teacher.take(module.model)
 
     def penalty(self, module, batch):
-        if self.teacher is None or self.alpha == 0:
+        teacher_model = self.teacher.get(module.model)
+        if teacher_model is None or self.alpha == 0:
             return None
-        device = batch["input_ids"].device
-        if next(self.teacher.parameters()).device != device:
-            self.teacher.to(device)
         with torch.no_grad():
-            teacher = self.teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+            teacher = teacher_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         mask = answer_positions(batch["labels"])
         student = module.logits(batch)[:, :-1][mask]
         return self.alpha * distillation(student, teacher[:, :-1][mask], self.temperature)
 
     def state_dict(self):
-        return {"teacher": None if self.teacher is None else self.teacher.state_dict()}
+        return {"teacher": self.teacher.state_dict()}
 
     def load_state_dict(self, state):
-        if state["teacher"] is not None and self.teacher is not None:
-            self.teacher.load_state_dict(state["teacher"])
+        self.teacher.load_state_dict(state["teacher"])

@@ -56,11 +56,10 @@ class Reset(Strategy):
                     p.copy_(source[by_id[id(p)]].to(p.device))
         return chosen
 
-    def train_batch(self, module, batch):
-        if self.every_steps and self._steps and self._steps % self.every_steps == 0:
-            self.reset(module.model)
+    def after_optimizer_step(self, module, batch):
         self._steps += 1
-        return batch
+        if self.every_steps and self._steps % self.every_steps == 0:
+            self.reset(module.model)
 
     def after_task(self, module, index, task):
         if self.every_steps is None:
@@ -68,7 +67,8 @@ class Reset(Strategy):
             log.info("reset %d block matrices to their %s values after %s", len(chosen), self.target, task.name)
 
     def state_dict(self):
-        return {"pretrained": self.pretrained, "task_start": self.task_start, "resets": self._resets}
+        return {"pretrained": self.pretrained, "task_start": self.task_start, "steps": self._steps, "resets": self._resets}
 
     def load_state_dict(self, state):
-        self.pretrained, self.task_start, self._resets = state["pretrained"], state["task_start"], state["resets"]
+        self.pretrained, self.task_start = state["pretrained"], state["task_start"]
+        self._steps, self._resets = state["steps"], state["resets"]

@@ -16,33 +16,37 @@ class SI(QuadraticPenalty):
     def __init__(self, c: float = 1.0, xi: float = 0.1) -> None:
         super().__init__(c, online=True, decay=1.0)
         self.xi = xi
-        self.start: dict[str, torch.Tensor] = {}
-        self.w: dict[str, torch.Tensor] = {}
-        self._last: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # name -> (grad, weights) at the last backward
+        self.start: dict[str, torch.Tensor] = {}  # weights at the start of the task
+        self.w: dict[str, torch.Tensor] = {}  # running path integral of the task
+        self._step: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # (grad, weights) of the step under way
 
     def before_task(self, module, index, task):
         self.start = snapshot(module.model)
         self.w = {}
-        self._last = {}
-
-    def _accumulate(self, model) -> None:
-        """Credit the step taken since the last backward: w += -g * (theta_now - theta_then)."""
-        for n, p in model.named_parameters():
-            if n in self._last:
-                grad, before = self._last[n]
-                self.w[n] = self.w.get(n, 0.0) - grad * (p.detach() - before)
-        self._last = {}
 
     def after_backward(self, module):
-        self._accumulate(module.model)
-        self._last = {n: (p.grad.detach().clone(), p.detach().clone())
+        self._step = {n: (p.grad.detach().clone(), p.detach().clone())
                       for n, p in module.model.named_parameters() if p.grad is not None}  # fmt: skip
 
+    def after_optimizer_step(self, module, batch):
+        """Credit the step just taken: w += -g * (theta_after - theta_before)."""
+        for n, p in module.model.named_parameters():
+            if n in self._step:
+                grad, before = self._step[n]
+                self.w[n] = self.w.get(n, 0.0) - grad * (p.detach() - before)
+        self._step = {}
+
     def importance(self, module, index, task):
-        self._accumulate(module.model)
         now = snapshot(module.model)
         importance = {}
         for n, theta in now.items():
             w = self.w.get(n, torch.zeros_like(theta)).to(theta.device)
             importance[n] = w / ((theta - self.start[n].to(theta.device)) ** 2 + self.xi)
         return importance
+
+    def state_dict(self):
+        return {**super().state_dict(), "start": self.start, "w": self.w}
+
+    def load_state_dict(self, state):
+        super().load_state_dict(state)
+        self.start, self.w = state["start"], state["w"]

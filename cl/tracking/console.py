@@ -49,5 +49,7 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
     warnings.filterwarnings("ignore", ".*no `val_dataloader`.*")
     warnings.filterwarnings("ignore", ".*LeafSpec.*is deprecated.*")
+    # a resumed task starts its batches where the checkpoint left off (cl.loop.TaskBatches)
+    warnings.filterwarnings("ignore", ".*resuming from a checkpoint that ended before the epoch ended.*")
     for name in ("lightning.pytorch.utilities.rank_zero", "lightning.pytorch.accelerators.cuda"):
         logging.getLogger(name).setLevel(logging.WARNING)

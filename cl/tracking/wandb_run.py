@@ -41,16 +41,27 @@ class _StepLogger(Logger):
 class WandbTracker:
     """Owns one W&B run for one experiment; observes the loop's matrix rows."""
 
-    def __init__(self, run_dir: Path, config: dict[str, Any], mode: str = "offline", **init: Any) -> None:
+    def __init__(
+        self, run_dir: Path, config: dict[str, Any], mode: str = "offline", resume_state: dict | None = None, **init: Any
+    ) -> None:
+        """`resume_state`: `state_dict()` of the tracker of an interrupted run, whose W&B run
+        and step axis this one continues."""
         import wandb
 
         self._wandb = wandb
+        if resume_state:
+            init = {**init, "id": resume_state["id"], "resume": "allow"}
         self.run = wandb.init(dir=str(run_dir), config=config, mode=mode, reinit="finish_previous", **init)
         self.run.define_metric("train/global_step")
         self.run.define_metric("train/*", step_metric="train/global_step")
         self.run.define_metric("cl/row")
         self.run.define_metric("eval/*", step_metric="cl/row")
         self.lightning_logger = _StepLogger(self.run)
+        if resume_state:
+            self.lightning_logger.offset = resume_state["step_offset"]
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"id": self.run.id, "step_offset": self.lightning_logger.offset}
 
     def on_row(self, index: int, names: list[str], row: list[float], general: dict[str, float]) -> None:
         """`eval/<task>/acc` per task; `eval/held_out_acc`, `eval/held_out_retention`, `eval/ppl`,
