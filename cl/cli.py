@@ -4,6 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import os
+import secrets
 import shutil
 import sys
 from pathlib import Path
@@ -17,11 +19,16 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cl.config_checks import ConfigError, check_config
 from cl.resume import LOCK, check_overrides, comparable, find_unfinished, hold_run_lock, is_unfinished, saved_config
 from cl.streams.task import TaskDataError
+from cl.tracking.atomic import write_text
 
 log = logging.getLogger("cl")
 CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
 DATA_DIR = str(Path(__file__).resolve().parent.parent / "data")
 OmegaConf.register_new_resolver("cl.data_dir", lambda: DATA_DIR, replace=True)  # ${paths.data_dir}
+# ${cl.unique:}: a token that sets apart folders created in the same second, by other processes
+# on this machine (pid) or on others sharing the file system (random). Cached, so every job of a
+# multirun (Hydra copies the resolver cache into each job's config) sees the same value.
+OmegaConf.register_new_resolver("cl.unique", lambda: f"{os.getpid()}-{secrets.token_hex(3)}", use_cache=True, replace=True)
 
 
 def _task_group() -> list[str]:
@@ -118,6 +125,38 @@ def _move_logging(new_dir: Path, run_dir: Path) -> None:
     _discard_run_dir(new_dir)
 
 
+def _check_wandb(cfg: DictConfig) -> None:
+    """Online W&B needs a login and the server: checked before any work. Without them the run
+    stops, or logs offline with logger.offline_fallback=true."""
+    if cfg.logger.kind != "wandb" or cfg.logger.mode != "online":
+        return
+    from cl.tracking.wandb_run import online_problem
+
+    problem = online_problem()
+    if problem is None:
+        return
+    if not cfg.logger.get("offline_fallback", False):
+        raise ConfigError(f"{problem}; or log offline (logger.mode=offline, or logger.offline_fallback=true)")
+    log.warning("%s: logging offline instead (upload later with `wandb sync`)", problem)
+    with open_dict(cfg):
+        cfg.logger.mode = "offline"
+
+
+def _newest_checkpoint(checkpoints, run_dir: Path) -> tuple[Path | None, dict | None]:
+    """The checkpoint a resumed run continues from, and its content (None: start over)."""
+    from cl.checkpoint import load
+
+    if checkpoints is None:
+        log.info("resume: %s was run with checkpoint.enabled=false; starting it from the beginning", run_dir)
+        return None, None
+    checkpoints.folder.remove_partial()
+    path = checkpoints.folder.latest()
+    if path is None:
+        log.info("resume: %s has no checkpoint yet; starting the run from the beginning in it", run_dir)
+        return None, None
+    return path, load(path)
+
+
 def _objective_name(cfg: DictConfig) -> str:
     """The objective's config name (sft, rft, rft_kl, ...) when Hydra runs us, else its class."""
     if HydraConfig.initialized():
@@ -154,13 +193,11 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     run in `run_dir` from its newest checkpoint); returns the metrics."""
     import lightning as L
 
-    from cl.checkpoint import CheckpointFolder, load
-    from cl.loop import CheckpointPlan
-
+    from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.matrix import all_metrics, general_ability
-    from cl.loop import ContinualLoop, TrainingPlan, base_stage
-    from cl.module import ContinualModule
+    from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan, base_stage
+    from cl.module import ContinualModule, TrainingDiverged
     from cl.streams.encoding import Encoder
     from cl.streams.task import Stream
     from cl.tracking.console import print_summary, quiet_lightning
@@ -198,15 +235,9 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     loop = ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints)  # may stop here
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
-    resume_from, checkpoint = None, None
-    if resuming:
-        checkpoints.folder.remove_partial()
-        resume_from = checkpoints.folder.latest()
-        checkpoint = load(resume_from) if resume_from else None
-        if checkpoint is None:
-            log.info("resume: %s has no checkpoint yet; starting the run from the beginning in it", run_dir)
-    else:
-        OmegaConf.save(OmegaConf.create(resolved), run_dir / "config.yaml")
+    resume_from, checkpoint = _newest_checkpoint(checkpoints, run_dir) if resuming else (None, None)
+    if not (run_dir / "config.yaml").exists():  # a resumed run keeps its own
+        write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
     if cfg.logger.kind == "wandb":
         from cl.tracking.wandb_run import WandbTracker
 
@@ -235,6 +266,14 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
             cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names))
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
         R = loop.run(resume_from, checkpoint)
+    except TrainingDiverged as err:  # keep what was measured, say where and why it stopped
+        status = {"state": "failed", "reason": str(err), "task": err.task, "step": err.step}
+        rows = loop.R[: loop.rows_done]
+        extra = {**setup, "timing": loop.timing, "resumed": loop.resumed, "status": status}
+        write_results(run_dir, [t.name for t in stream.eval_tasks], stream.names, rows, {}, cfg.seed, extra)
+        if tracker:
+            tracker.abort()
+        raise
     except BaseException:
         if tracker:
             tracker.abort()
@@ -243,7 +282,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
-    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing, "resumed": loop.resumed}
+    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
+             "resumed": loop.resumed, "status": {"state": "finished"}}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)
@@ -260,6 +300,7 @@ def main(cfg: DictConfig) -> float:
         check_config(cfg, _task_group())
         _complete_stream(cfg)
         resume_dir, cfg = _resume(cfg, run_dir)
+        _check_wandb(cfg)
         tasks = build_tasks(cfg)
         hold_run_lock(resume_dir or run_dir)  # a folder is run by one process at a time
         if resume_dir not in (None, run_dir):
@@ -270,6 +311,13 @@ def main(cfg: DictConfig) -> float:
         _discard_run_dir(run_dir)
         print(f"cl-run: error: {err}", file=sys.stderr)
         sys.exit(2)
+    except Exception as err:
+        from cl.module import TrainingDiverged
+
+        if not isinstance(err, TrainingDiverged):
+            raise
+        print(f"cl-run: run failed: {err}. The rows of R measured before are in {run_dir / 'results.json'}", file=sys.stderr)
+        sys.exit(1)
 
 
 def _config_dirs(argv: list[str]) -> list[Path]:
@@ -302,11 +350,32 @@ def check_group_lists(argv: list[str]) -> None:
         for name in value:
             if name not in options:
                 raise ConfigError(f"unknown {group} '{name}' in {group}={value}. Available options: {', '.join(options)}")
+        repeated = sorted({name for name in value if value.count(name) > 1})
+        if repeated:
+            raise ConfigError(f"{group} '{repeated[0]}' appears twice in {group}={value}; give each {group} once")
+
+
+def check_output_folder(argv: list[str]) -> None:
+    """The folder runs are written to must be writable (Hydra would fail creating it with an
+    empty traceback): checked on the nearest folder that exists."""
+    multirun = "-m" in argv or "--multirun" in argv
+    given = dict(a.split("=", 1) for a in argv if "=" in a and not a.startswith("-"))
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    folder = given.get(key) or given.get("paths.output_dir") or os.environ.get("CL_OUTPUT_DIR") or "outputs"
+    if "${" in folder:
+        folder = folder.split("${", 1)[0] or "."
+    existing = Path(folder).expanduser().absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write runs into '{folder}': {existing} is not a writable folder. "
+                          "Choose another with paths.output_dir=... (or CL_OUTPUT_DIR)")  # fmt: skip
 
 
 def entry() -> None:
     """Console script `cl-run`."""
     try:
+        check_output_folder(sys.argv[1:])
         check_group_lists(sys.argv[1:])
     except ConfigError as err:
         print(f"cl-run: error: {err}", file=sys.stderr)

@@ -32,6 +32,8 @@ def check_stream(stream: DictConfig, task_group: list[str]) -> None:
 
 
 def check_numbers(cfg: DictConfig) -> None:
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise ConfigError(f"seed must be an integer, got {cfg.seed!r}")
     lr = cfg.optimizer.get("lr")
     if lr is not None and lr <= 0:
         raise ConfigError(f"optimizer.lr must be positive, got {lr}")
@@ -53,6 +55,11 @@ def check_model(model: DictConfig) -> None:
         raise ConfigError(
             f"model.path '{path}' is not a directory. Point it at a local model folder "
             "(config.json, weights, tokenizer files), or choose a built-in model such as model=tiny_llama"
+        )
+    if not (Path(str(path)).expanduser() / "config.json").is_file():
+        raise ConfigError(
+            f"model.path '{path}' holds no model: a Hugging Face model folder has config.json, the weights "
+            "and the tokenizer files (save one with model.save_pretrained(folder) and tokenizer.save_pretrained(folder))"
         )
 
 
@@ -88,6 +95,33 @@ def check_checkpoint(checkpoint: DictConfig) -> None:
         raise ConfigError(f"checkpoint.keep must be a positive integer (how many checkpoints to keep), got {keep!r}")
 
 
+def check_accelerator(trainer: DictConfig) -> None:
+    """A GPU asked for must be there (this imports torch: after the cheap checks)."""
+    wanted = str(trainer.get("accelerator", "auto"))
+    if wanted not in ("gpu", "cuda", "mps"):
+        return
+    import torch
+
+    found = torch.backends.mps.is_available() if wanted == "mps" else torch.cuda.is_available()
+    if not found:
+        raise ConfigError(f"trainer.accelerator={wanted} but this machine has no such device; use trainer.accelerator=cpu (or auto)")
+
+
+def check_parts(cfg: DictConfig) -> None:
+    """Build the objective and the strategies (cheap, no model): their options are checked by
+    their constructors, and a bad one is reported under its config key."""
+    from hydra.errors import InstantiationException
+    from hydra.utils import instantiate
+
+    parts = [("objective", cfg.objective), *((f"strategy.{name}", body) for name, body in cfg.strategy.items())]
+    for key, body in parts:
+        try:
+            instantiate(body)
+        except InstantiationException as err:
+            cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
+            raise ConfigError(f"{key}: {cause}") from None
+
+
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     """Every check above, in the order a user would fix them."""
     check_stream(cfg.stream, task_group)
@@ -97,3 +131,5 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_eval(cfg.eval)
     check_checkpoint(cfg.checkpoint)
     check_report_metric(cfg.report_metric)
+    check_accelerator(cfg.trainer)
+    check_parts(cfg)

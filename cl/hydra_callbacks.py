@@ -11,19 +11,22 @@ from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from cl.tracking.atomic import write_text
+
 log = logging.getLogger("cl")
 TOTAL_FILE = ".jobs_total"
 
 
 def job_count(config: DictConfig) -> int:
-    """Jobs in this multirun: the product of the sweep overrides' sizes, or n_trials (Optuna)."""
+    """Jobs in this multirun: the product of the sweep overrides' sizes, or n_trials (Optuna).
+    A key given on the command line replaces the same key of the sweeper's params, as in Hydra."""
     sweeper = config.hydra.sweeper
     if sweeper.get("n_trials"):
         return int(sweeper.n_trials)
-    params = sweeper.get("params") or {}
-    args = [*config.hydra.overrides.task, *(f"{k}={v}" for k, v in params.items())]
-    sweeps = [o for o in OverridesParser.create().parse_overrides(args) if o.is_sweep_override()]
-    return prod(len(list(o.sweep_string_iterator())) for o in sweeps)
+    parser = OverridesParser.create()
+    params = parser.parse_overrides([f"{k}={v}" for k, v in (sweeper.get("params") or {}).items()])
+    by_key = {o.get_key_element(): o for o in [*params, *parser.parse_overrides(list(config.hydra.overrides.task))]}
+    return prod(len(list(o.sweep_string_iterator())) for o in by_key.values() if o.is_sweep_override())
 
 
 class SweepProgress(Callback):
@@ -34,7 +37,7 @@ class SweepProgress(Callback):
         sweep = Path(config.hydra.sweep.dir)
         sweep.mkdir(parents=True, exist_ok=True)
         total = job_count(config)
-        (sweep / TOTAL_FILE).write_text(str(total))
+        write_text(sweep / TOTAL_FILE, str(total))
         log.info("sweep of %d jobs into %s", total, sweep)
 
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:

@@ -101,6 +101,7 @@ class ContinualLoop:
         self.resumed: list[dict] = []  # where this run continued from checkpoints
         self._fit_started, self._fit_start_batch = 0.0, 0  # of the fit under way
         self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
+        self.rows_done = 0  # rows of R filled so far
 
     def train_loader(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0) -> TaskBatches:
         """`steps` batches drawn with replacement from `data`, in an order fixed by the seed."""
@@ -133,6 +134,7 @@ class ContinualLoop:
         return values[:n]
 
     def _record(self, index: int) -> None:
+        self.rows_done = index + 1
         general = general_ability(self.R[: index + 1], len(self.stream.tasks), self.general_ppl)
         now = {name: values[-1] for name, values in general.items()}
         for obs in self.observers:
@@ -175,8 +177,8 @@ class ContinualLoop:
         """Put the state of `checkpoint` back; returns the task to continue and, inside it, the
         batches already trained (None: start the task)."""
         state = checkpoint["cl"]
-        rows = len(state["R"])
-        self.R[:rows] = state["R"]
+        self.rows_done = len(state["R"])
+        self.R[: self.rows_done] = state["R"]
         self.general_ppl, self.timing = list(state["general_ppl"]), dict(state["timing"])
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]

@@ -12,6 +12,15 @@ from cl.streams.encoding import Encoder, to_device
 from cl.streams.task import Task
 
 
+class TrainingDiverged(RuntimeError):
+    """The loss stopped being finite: the run cannot go on."""
+
+    def __init__(self, task: str, step: int, loss: float) -> None:
+        super().__init__(f"the loss is {loss} in task '{task}' at step {step}: training diverged "
+                         "(a learning rate too high for this model is the usual cause)")  # fmt: skip
+        self.task, self.step = task, step
+
+
 class ContinualModule(L.LightningModule):
     """Trains one task at a time; the loop calls `begin_task`/`end_task` around each fit.
 
@@ -104,6 +113,8 @@ class ContinualModule(L.LightningModule):
             extra = s.penalty(self, batch)
             if extra is not None:
                 loss = loss + extra
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(self.task.name if self.task else "base stage", self.trainer.global_step + 1, loss.item())
         self._step_batch = batch
         if self.trainer._logger_connector.should_update_logs:  # self.log costs ~1 ms: only when written
             self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))

@@ -74,12 +74,15 @@ def find_unfinished(cfg: DictConfig) -> Path | None:
 
 
 def saved_config(folder: Path) -> DictConfig:
-    """The config the run in `folder` was started with."""
+    """The config the run in `folder` was started with: its resolved config.yaml, or, for a run
+    killed before it wrote that, the config Hydra composed for it (.hydra/config.yaml)."""
     if not folder.is_dir():
         raise ConfigError(f"resume={folder}: no such folder. Give a run folder (it holds config.yaml), or resume=auto")
     path = folder / "config.yaml"
     if not path.is_file():
-        raise ConfigError(f"resume={folder}: no config.yaml there, so it is not a run folder of cl-run")
+        path = folder / ".hydra" / "config.yaml"
+    if not path.is_file():
+        raise ConfigError(f"resume={folder}: neither config.yaml nor .hydra/config.yaml there, so it is not a run folder of cl-run")
     if (folder / "results.json").exists():
         raise ConfigError(f"resume={folder}: that run is finished (it has results.json); nothing to resume")
     return OmegaConf.load(path)

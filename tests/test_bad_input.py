@@ -19,14 +19,43 @@ from tests.helpers import cl_run
         (["logger.mode=sometimes"], "choose one of offline, online, disabled"),
         (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
         (["checkpoint.keep=0"], "checkpoint.keep must be a positive integer"),
+        (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
+        (["eval.batch_size=0"], "eval.batch_size must be a positive integer, got 0"),
+        (["objective=rft", "objective.group_size=1"], "objective: invalid RFT options, need: group_size >= 2 (got 1)"),
+        (["model=pretrained", "model.path=."], "model.path '.' holds no model: a Hugging Face model folder has config.json"),
+        (["strategy=replay", "strategy.replay.size=-10"], "strategy.replay: buffer size must be >= 1 example, got -10"),
+        (["strategy=ewc", "strategy.ewc.lambda_=-1"], "strategy.ewc: lambda_ must be >= 0, got -1"),
+        (["strategy=hft", "strategy.hft.fraction=1.5"], "strategy.hft: fraction must be in [0, 1], got 1.5"),
+        (["strategy=[replay,ewc,replay]"], "strategy 'replay' appears twice in strategy=['replay', 'ewc', 'replay']"),
+        (["paths.output_dir=a_file/runs"], "cannot write runs into 'a_file/runs'"),
         (["resume=/no/such/run"], "resume=/no/such/run: no such folder. Give a run folder"),
     ],
 )
 def test_rejected_before_any_work(tmp_path, overrides, message):
     quiet = [] if any(o.startswith("logger") for o in overrides) else ["logger=none"]
-    proc = cl_run(tmp_path, *overrides, *quiet)
+    (tmp_path / "a_file").write_text("not a folder")
+    proc = cl_run(tmp_path, *overrides, *quiet, run_dir=None if any("output_dir" in o for o in overrides) else "run")
     assert proc.returncode != 0
     assert message in proc.stderr, proc.stderr
     assert "Traceback" not in proc.stderr
     assert not list(tmp_path.rglob("results.json"))
     assert not (tmp_path / "run").exists()  # nothing half-written is left behind
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="this machine has a GPU")
+def test_a_gpu_asked_for_on_a_machine_without_one(tmp_path):
+    proc = cl_run(tmp_path, "trainer.accelerator=gpu", "logger=none")
+    assert proc.returncode == 2 and "trainer.accelerator=gpu but this machine has no such device" in proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def test_online_wandb_without_a_login_stops_or_falls_back_offline(tmp_path):
+    env = {"HOME": str(tmp_path / "home"), "WANDB_MODE": "", "WANDB_API_KEY": "", "NETRC": str(tmp_path / "no-netrc")}
+    proc = cl_run(tmp_path, "logger.mode=online", "train.steps_per_task=2", env=env)
+    assert proc.returncode == 2 and "W&B online logging needs a login: run `wandb login`" in proc.stderr, proc.stderr
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+    proc = cl_run(tmp_path, "logger.mode=online", "logger.offline_fallback=true", "train.steps_per_task=2",
+                  "trainer.enable_progress_bar=false", env=env)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "logging offline instead" in proc.stdout + proc.stderr
+    assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))

@@ -178,17 +178,17 @@ class RFT(Objective):
             raise ValueError(f"unknown RFT scale '{scale}'; valid choices: {', '.join(SCALES)}")
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown RFT aggregation '{aggregation}'; valid choices: {', '.join(AGGREGATIONS)}")
-        checks = {
-            "group_size >= 2": group_size >= 2,
-            "max_new_tokens >= 1": max_new_tokens >= 1,
-            "passes >= 1": passes >= 1,
-            "temperature > 0": temperature > 0,
-            "0 < top_p <= 1": 0 < top_p <= 1,
-            "0 <= epsilon_low < 1": 0 <= epsilon_low < 1,
-            "epsilon_high >= 0": epsilon_high >= 0,
-            "kl_beta >= 0": kl_beta >= 0,
+        checks = {  # rule: (holds, the value as given)
+            "group_size >= 2": (group_size >= 2, group_size),
+            "max_new_tokens >= 1": (max_new_tokens >= 1, max_new_tokens),
+            "passes >= 1": (passes >= 1, passes),
+            "temperature > 0": (temperature > 0, temperature),
+            "0 < top_p <= 1": (0 < top_p <= 1, top_p),
+            "0 <= epsilon_low < 1": (0 <= epsilon_low < 1, epsilon_low),
+            "epsilon_high >= 0": (epsilon_high >= 0, epsilon_high),
+            "kl_beta >= 0": (kl_beta >= 0, kl_beta),
         }
-        bad = [rule for rule, ok in checks.items() if not ok]
+        bad = [f"{rule} (got {value})" for rule, (ok, value) in checks.items() if not ok]
         if bad:
             raise ValueError(f"invalid RFT options, need: {', '.join(bad)}")
         self.group_size, self.max_new_tokens = group_size, max_new_tokens

@@ -12,7 +12,7 @@ from typing import Callable, Iterable
 import torch
 
 from cl.objectives.sft import answer_cross_entropy
-from cl.strategies.quadratic import QuadraticPenalty, Tensors
+from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
 from cl.streams.encoding import IGNORE, collate_to
 
 FISHER_KINDS = ("empirical", "sampled")
@@ -61,7 +61,7 @@ class EWC(QuadraticPenalty):
     ) -> None:
         if fisher not in FISHER_KINDS:
             raise ValueError(f"unknown Fisher '{fisher}'; choose one of {', '.join(FISHER_KINDS)}")
-        super().__init__(lambda_ / 2, online=online, decay=gamma)
+        super().__init__(non_negative("lambda_", lambda_) / 2, online=online, decay=non_negative("gamma", gamma))
         self.fisher_samples, self.nll = fisher_samples, empirical_nll if fisher == "empirical" else sampled_nll
         self.rng = random.Random(seed)
 

@@ -19,6 +19,13 @@ def snapshot(model: torch.nn.Module) -> Tensors:
     return {n: p.detach().clone() for n, p in model.named_parameters()}
 
 
+def non_negative(name: str, value: float) -> float:
+    """`value` if it is >= 0, else a ValueError naming the option as the user sets it."""
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0, got {value}")
+    return value
+
+
 class QuadraticPenalty(Strategy):
     def __init__(self, strength: float, online: bool = False, decay: float = 1.0) -> None:
         if strength < 0:
@@ -61,7 +68,7 @@ class L2(QuadraticPenalty):
     """(lambda / 2) * ||theta - theta_prev||^2 to the weights at the end of the previous task."""
 
     def __init__(self, lambda_: float = 0.1) -> None:
-        super().__init__(lambda_ / 2, online=True, decay=0.0)
+        super().__init__(non_negative("lambda_", lambda_) / 2, online=True, decay=0.0)
 
     def importance(self, module, index, task):
         return {n: torch.ones_like(p) for n, p in module.model.named_parameters()}

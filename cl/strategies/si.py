@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import torch
 
-from cl.strategies.quadratic import QuadraticPenalty, snapshot
+from cl.strategies.quadratic import QuadraticPenalty, non_negative, snapshot
 
 
 class SI(QuadraticPenalty):
     def __init__(self, c: float = 1.0, xi: float = 0.1) -> None:
-        super().__init__(c, online=True, decay=1.0)
-        self.xi = xi
+        super().__init__(non_negative("c", c), online=True, decay=1.0)
+        self.xi = non_negative("xi", xi)
         self.start: dict[str, torch.Tensor] = {}  # weights at the start of the task
         self.w: dict[str, torch.Tensor] = {}  # running path integral of the task
         self._step: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # (grad, weights) of the step under way

@@ -5,6 +5,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cl.tracking.atomic import atomic_path
+
 
 def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, title: str = "Accuracy matrix R"):
     """Rows: before training, then after each trained task; columns: evaluated tasks."""
@@ -26,6 +28,7 @@ def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, tit
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
     plt.close(fig)
     return path

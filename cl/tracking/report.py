@@ -16,6 +16,7 @@ import numpy as np
 import yaml
 
 from cl.evaluation.matrix import METRICS
+from cl.tracking.atomic import atomic_path, write_text
 
 GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
 
@@ -53,6 +54,10 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((folder, "unfinished: no results.json"))
             continue
         res = json.loads((folder / "results.json").read_text())
+        status = res.get("status", {"state": "finished"})
+        if status["state"] != "finished":
+            skipped.append((folder, f"failed: {status.get('reason', 'no reason recorded')}"))
+            continue
         runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"]))
     if runs:
         streams = defaultdict(list)
@@ -95,8 +100,8 @@ def _rows(summary):
 def write_tables(summary, out: Path) -> None:
     header, body = _rows(summary)
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
-    (out / "summary.md").write_text("\n".join(md) + "\n")
-    with open(out / "summary.csv", "w", newline="") as f:
+    write_text(out / "summary.md", "\n".join(md) + "\n")
+    with atomic_path(out / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         names = header[2:]
         w.writerow(["configuration", "seeds", *(f"{m}_{s}" for m in names for s in ("mean", "std"))])
@@ -106,7 +111,7 @@ def write_tables(summary, out: Path) -> None:
     tex = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
            " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]  # fmt: skip
     tex += [" & ".join(esc(c.replace(" ± ", r" $\pm$ ")) for c in row) + r" \\" for row in body]
-    (out / "summary.tex").write_text("\n".join(tex + [r"\bottomrule", r"\end{tabular}"]) + "\n")
+    write_text(out / "summary.tex", "\n".join(tex + [r"\bottomrule", r"\end{tabular}"]) + "\n")
 
 
 def _slug(text: str) -> str:
@@ -134,7 +139,8 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
         ax.set_title(f"per-task accuracy across the stream: {config}", fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        fig.savefig(out / f"tasks_{_slug(config)}.png", dpi=110)
+        with atomic_path(out / f"tasks_{_slug(config)}.png") as tmp:
+            fig.savefig(tmp, format="png", dpi=110)
         plt.close(fig)
     names = ["acc", "bwt", "forgetting", "fwt", "learning_acc"]
     fig, ax = plt.subplots(figsize=(1.6 * len(names) + 2, 4))
@@ -147,7 +153,8 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
     ax.legend(fontsize=7)
     ax.set_title("metrics per configuration (mean ± std over seeds)")
     fig.tight_layout()
-    fig.savefig(out / "metrics.png", dpi=110)
+    with atomic_path(out / "metrics.png") as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
 
 
@@ -155,7 +162,8 @@ def report(root: Path, out: Path | None = None) -> tuple[Path, list[tuple[Path, 
     """Write the report of every run under `root` into `out` (default root/report)."""
     runs, skipped = collect(root)
     if not runs:
-        raise FileNotFoundError(f"no finished runs (results.json next to .hydra/) under {root}")
+        left_out = "".join(f"\n  {folder}: {reason}" for folder, reason in skipped)
+        raise FileNotFoundError(f"no finished runs (results.json next to .hydra/) under {root}{left_out}")
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(runs)

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from cl.tracking.atomic import write_text
+
 PACKAGES = ("cl", "torch", "lightning", "transformers", "hydra-core", "omegaconf", "wandb", "numpy")
 
 
@@ -48,7 +50,8 @@ def write_results(
     seed: int,
     extra: dict | None = None,
 ) -> Path:
-    """Write results.json atomically (a reader never sees half a file)."""
+    """Write results.json atomically (a reader never sees half a file). `extra` holds, among
+    others, `status`: {"state": "finished"} or {"state": "failed", "reason": ..., ...}."""
     payload = {
         "tasks": tasks,
         "trained_tasks": trained,
@@ -61,7 +64,5 @@ def write_results(
         **(extra or {}),
     }
     path = Path(run_dir) / "results.json"
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
-    tmp.replace(path)
+    write_text(path, json.dumps(payload, indent=2))
     return path

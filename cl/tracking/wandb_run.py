@@ -1,11 +1,48 @@
 """Weights & Biases tracking: training curves, matrix rows as they fill, R and metrics at the end."""
 from __future__ import annotations
 
+import functools
+import logging
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from lightning.pytorch.loggers import Logger
+
+
+log = logging.getLogger("cl")
+
+
+def _guarded(method):
+    """W&B failing (network, disk, service) must never cost the run or its local results: the
+    first failure is logged and W&B is left alone for the rest of the run."""
+
+    @functools.wraps(method)
+    def call(self, *args, **kwargs):
+        tracker = getattr(self, "tracker", self)
+        if tracker.failed:
+            return None
+        try:
+            return method(self, *args, **kwargs)
+        except Exception as err:  # noqa: BLE001
+            tracker.failed = True
+            log.warning("W&B failed (%s: %s); the run goes on without it and keeps its local results", type(err).__name__, err)
+            return None
+
+    return call
+
+
+def online_problem() -> str | None:
+    """Why W&B cannot log online from here (no login, or the server cannot be reached), or None."""
+    import wandb
+
+    try:
+        if not wandb.login(prompt=False, verify=False):
+            return "W&B online logging needs a login: run `wandb login` (or set WANDB_API_KEY)"
+        wandb.login(prompt=False, verify=True)
+    except Exception as err:  # noqa: BLE001  (authentication or network: both stop online logging)
+        return f"W&B online logging cannot reach or authenticate with the server ({type(err).__name__}: {err})"
+    return None
 
 
 class _StepLogger(Logger):
@@ -14,9 +51,9 @@ class _StepLogger(Logger):
     Each task gets a new Trainer whose global step starts at 0; `train/global_step` continues.
     """
 
-    def __init__(self, run) -> None:
+    def __init__(self, tracker: "WandbTracker") -> None:
         super().__init__()
-        self.run, self.offset, self._last = run, 0, -1
+        self.tracker, self.run, self.offset, self._last = tracker, tracker.run, 0, -1
 
     @property
     def name(self) -> str:
@@ -29,6 +66,7 @@ class _StepLogger(Logger):
     def log_hyperparams(self, params, *args, **kwargs) -> None:
         """The resolved config is logged once at wandb.init."""
 
+    @_guarded
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
         self._last = step if step is not None else self._last + 1
         self.run.log({**metrics, "train/global_step": self.offset + self._last})
@@ -48,7 +86,7 @@ class WandbTracker:
         and step axis this one continues."""
         import wandb
 
-        self._wandb = wandb
+        self._wandb, self.failed = wandb, False
         if resume_state:
             init = {**init, "id": resume_state["id"], "resume": "allow"}
         self.run = wandb.init(dir=str(run_dir), config=config, mode=mode, reinit="finish_previous", **init)
@@ -56,19 +94,21 @@ class WandbTracker:
         self.run.define_metric("train/*", step_metric="train/global_step")
         self.run.define_metric("cl/row")
         self.run.define_metric("eval/*", step_metric="cl/row")
-        self.lightning_logger = _StepLogger(self.run)
+        self.lightning_logger = _StepLogger(self)
         if resume_state:
             self.lightning_logger.offset = resume_state["step_offset"]
 
     def state_dict(self) -> dict[str, Any]:
         return {"id": self.run.id, "step_offset": self.lightning_logger.offset}
 
+    @_guarded
     def on_row(self, index: int, names: list[str], row: list[float], general: dict[str, float]) -> None:
         """`eval/<task>/acc` per task; `eval/held_out_acc`, `eval/held_out_retention`, `eval/ppl`,
         `eval/ppl_ratio` where measured."""
         accs = {f"eval/{n}/acc": v for n, v in zip(names, row)}
         self.run.log({"cl/row": index, **accs, **{f"eval/{k}": v for k, v in general.items()}})
 
+    @_guarded
     def finish(self, R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], heatmap: Path):
         rows = ["before training"] + [f"after {t}" for t in trained]
         table = self._wandb.Table(columns=["row", *tasks], data=[[r, *map(float, v)] for r, v in zip(rows, R)])
@@ -76,5 +116,6 @@ class WandbTracker:
         self.run.summary.update({f"cl/{k}": v for k, v in metrics.items()})
         self.run.finish()
 
+    @_guarded
     def abort(self) -> None:
         self.run.finish(exit_code=1)

@@ -1,0 +1,72 @@
+"""What happens when things go wrong: diverged training, runs started together, W&B failing,
+sweep bookkeeping."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from omegaconf import OmegaConf
+
+from tests.helpers import QUICK, cl_run
+
+
+def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_failed(tmp_path, capsys):
+    from cl.tracking.report import collect
+
+    proc = cl_run(tmp_path, "optimizer.lr=1e6", "train.steps_per_task=50", "logger=none", "trainer.enable_progress_bar=false")
+    assert proc.returncode == 1
+    assert "run failed: the loss is nan in task 'reverse' at step" in proc.stderr and "Traceback" not in proc.stderr
+    out = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert out["status"]["state"] == "failed" and out["status"]["task"] == "reverse" and 1 <= out["status"]["step"] <= 50
+    assert len(out["R"]) == 1 and len(out["R"][0]) == 4  # row 0 was measured, no task finished
+    assert out["metrics"] == {}
+    runs, skipped = collect(tmp_path)
+    assert runs == [] and skipped == [(tmp_path / "run", f"failed: {out['status']['reason']}")]
+
+
+def test_two_runs_started_together_keep_both_results(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CL_CACHE_DIR": str(tmp_path / "cache")}
+    cmd = [sys.executable, "-m", "cl.cli", *QUICK, "logger=none", f"paths.output_dir={tmp_path / 'out'}"]
+    procs = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+             for _ in range(2)]  # fmt: skip
+    assert [p.wait(timeout=300) for p in procs] == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    folders = sorted(p.parent for p in (tmp_path / "out").rglob("results.json"))
+    assert len(folders) == 2 and folders[0] != folders[1]
+
+
+def test_wandb_failing_mid_run_costs_no_local_results(tmp_path, caplog):
+    from cl.tracking.wandb_run import WandbTracker
+
+    tracker = WandbTracker(tmp_path, {"a": 1}, mode="offline")
+    tracker.run.finish()  # from here on every W&B call raises
+
+    tracker.on_row(0, ["t"], [0.5], {})
+    tracker.lightning_logger.log_metrics({"train/loss": 1.0}, step=0)
+    assert tracker.failed and "W&B failed" in caplog.text
+    assert caplog.text.count("W&B failed") == 1  # said once, then W&B is left alone
+
+
+def test_sweep_job_count_lets_the_command_line_replace_a_swept_key():
+    from cl.hydra_callbacks import job_count
+
+    config = OmegaConf.create({"hydra": {"sweeper": {"params": {"strategy": "naive,replay,ewc", "seed": "0,1,2"}},
+                                         "overrides": {"task": ["seed=5"]}}})  # fmt: skip
+    assert job_count(config) == 3
+    config.hydra.overrides.task = ["seed=0,1", "+x=1,2"]
+    assert job_count(config) == 3 * 2 * 2
+
+
+@pytest.mark.parametrize("name", ["config.yaml", "results.json"])
+def test_files_appear_whole(tmp_path, name):
+    from cl.tracking.atomic import atomic_path
+
+    target = tmp_path / name
+    target.write_text("old")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise KeyboardInterrupt
+    assert target.read_text() == "old" and list(tmp_path.iterdir()) == [target]
