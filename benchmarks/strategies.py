@@ -3,8 +3,8 @@
 Each (strategy, seed) is one real `cl-run` in a subprocess (W&B off); the table gives ACC, BWT,
 forgetting and learning accuracy as mean +- std over seeds, the wall time per run, and the time
 per training step and peak memory of each strategy as ratios against naive measured in the
-same sweep. Writes docs/strategies.md (and prints it).
-Run: .venv/bin/python -m benchmarks.strategies [--seeds 0 1 2] [--jobs 2] [--out outputs/bench]
+same sweep. Prints the table; `--doc docs/strategies.md` also writes it there.
+Run: .venv/bin/python -m benchmarks.strategies [--seeds 0 1 2] [--jobs 2] [--out DIR] [--doc FILE]
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -33,6 +34,7 @@ SETUPS = {
     "agem": ["strategy=agem"],
     "derpp": ["strategy=derpp"],
     "hft": ["strategy=hft"],
+    "reset": ["strategy=reset"],
     "replay + ewc": ["strategy=[replay,ewc]"],
 }
 
@@ -82,8 +84,9 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--jobs", type=int, default=2, help="runs in parallel (each gets cores/jobs threads)")
     ap.add_argument("--only", nargs="*", default=None, help="a subset of: " + ", ".join(SETUPS))
-    ap.add_argument("--out", type=Path, default=Path("outputs/bench/strategies"))
-    ap.add_argument("--doc", type=Path, default=Path("docs/strategies.md"))
+    ap.add_argument("--out", type=Path, default=Path(tempfile.gettempdir()) / "cl-bench-strategies",
+                    help="where the runs go (default: outside the checkout)")  # fmt: skip
+    ap.add_argument("--doc", type=Path, default=None, help="also write the table to this Markdown file")
     ap.add_argument("extra", nargs="*", help="overrides for every run, e.g. train.steps_per_task=200")
     args = ap.parse_args()
     names = ["naive", *[n for n in (args.only or SETUPS) if n != "naive"]]
@@ -99,8 +102,9 @@ def main() -> None:
     text = table(results)
     header = (f"Default stream ({' -> '.join(results['naive'][0]['trained_tasks'])}), seeds {args.seeds}, "
               f"{args.jobs} runs in parallel with {threads} thread(s) each. Extra overrides: {args.extra or 'none'}.")  # fmt: skip
-    args.doc.parent.mkdir(parents=True, exist_ok=True)
-    args.doc.write_text(f"# Strategies on the default stream\n\n{header}\n\n{text}\n")
+    if args.doc:
+        args.doc.parent.mkdir(parents=True, exist_ok=True)
+        args.doc.write_text(f"# Strategies on the default stream\n\n{header}\n\n{text}\n")
     print(header)
     print(text)
 

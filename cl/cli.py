@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import logging
 import os
@@ -22,8 +23,8 @@ from cl.streams.task import TaskDataError
 from cl.tracking.atomic import write_text
 
 log = logging.getLogger("cl")
-CONF_DIR = str(Path(__file__).resolve().parent.parent / "conf")
-DATA_DIR = str(Path(__file__).resolve().parent.parent / "data")
+CONF_DIR = importlib.util.find_spec("cl.conf").submodule_search_locations[0]  # conf/ (editable) or installed
+DATA_DIR = importlib.util.find_spec("cl.data").submodule_search_locations[0]
 OmegaConf.register_new_resolver("cl.data_dir", lambda: DATA_DIR, replace=True)  # ${paths.data_dir}
 # ${cl.unique:}: a token that sets apart folders created in the same second, by other processes
 # on this machine (pid) or on others sharing the file system (random). Cached, so every job of a

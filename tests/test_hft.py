@@ -48,10 +48,16 @@ def test_unknown_architecture_names_the_modules_it_found():
 
 
 def test_same_seed_same_halves_other_seed_or_task_differs():
-    anat = anatomy(llama(8)[0])
-    pick = lambda key: choose(anat, 0.5, "category", random.Random(key))  # noqa: E731
-    assert pick("0:0") == pick("0:0")
-    assert pick("0:0") != pick("1:0") and pick("0:0") != pick("0:1")
+    model = llama(8)[0]
+
+    def frozen(seed: int, index: int) -> set[str]:
+        """What HFT's before_task freezes for task `index` (read off the model)."""
+        HFT(fraction=0.5, seed=seed).before_task(SimpleNamespace(model=model), index, SimpleNamespace(name="t"))
+        return {n for n, p in model.named_parameters() if not p.requires_grad}
+
+    assert frozen(0, 0) and frozen(0, 0) == frozen(0, 0)
+    assert frozen(0, 0) != frozen(1, 0) and frozen(0, 0) != frozen(0, 1)
+    anat = anatomy(model)
     for granularity, expected in [("block", 4), ("matrix", 36)]:
         picked = choose(anat, 0.5, granularity, random.Random(0))
         assert len(picked) == (expected * 9 if granularity == "block" else expected)

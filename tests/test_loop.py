@@ -30,20 +30,23 @@ def make_trainer(**kw):
     return L.Trainer(**{**opts, "enable_model_summary": False, **kw})
 
 
-def _loop(tiny, steps=30, strategies=()):
+def _loop(tiny, steps=30, strategies=(), lr=3e-3, max_len=8):
     model, tok = tiny
-    stream = Stream([make_task("copy", "copy", n_train=300, n_eval=40), make_task("shift", "shift", n_train=300, n_eval=40)])
-    module = ContinualModule(model.train(), tok, SFT(), list(strategies), partial(torch.optim.AdamW, lr=3e-3))
+    tasks = [make_task(n, n, n_train=300, n_eval=40, min_len=2, max_len=max_len) for n in ("copy", "shift")]
+    stream = Stream(tasks)
+    module = ContinualModule(model.train(), tok, SFT(), list(strategies), partial(torch.optim.AdamW, lr=lr))
     return ContinualLoop(module, stream, make_trainer, TrainingPlan(steps, 16, 64, seed=0)), stream
 
 
 def test_matrix_rows_match_direct_evaluation_and_hooks_run_in_order(tiny):
     rec = Recorder()
-    loop, stream = _loop(tiny, strategies=[rec])
+    loop, stream = _loop(tiny, steps=120, strategies=[rec], lr=1e-2, max_len=3)  # short sequences: learned in 120 steps
     rows = []
     loop.observers.append(type("Obs", (), {"on_row": lambda self, i, n, r, g: rows.append((i, n, r))})())
     R = loop.run()
     assert R.shape == (3, 2)
+    # each task is learned when trained (from 0 before), and copy is lost while shift trains
+    assert R[0].max() == 0 and R[1, 0] > 0.3 and R[2, 1] > 0.3 and R[2, 0] < R[1, 0]
     assert [r[0] for r in rows] == [0, 1, 2] and rows[0][1] == ["copy", "shift"]
     # the last row equals a direct teacher-forced evaluation of the final model
     model, tok = loop.module.model, loop.module.tokenizer

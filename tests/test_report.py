@@ -37,8 +37,9 @@ def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
     for name, bwts in by_config.items():
         row = rows[f"strategy={name}"]
         assert row["seeds"] == "2"
-        assert float(row["bwt_mean"]) == pytest.approx(np.mean(bwts), abs=1e-6)
-        assert float(row["bwt_std"]) == pytest.approx(np.std(bwts), abs=1e-6)
+        # two seeds: mean (a + b) / 2; population std (ddof 0, as documented) |a - b| / 2
+        assert float(row["bwt_mean"]) == pytest.approx((bwts[0] + bwts[1]) / 2, abs=1e-6)
+        assert float(row["bwt_std"]) == pytest.approx(abs(bwts[0] - bwts[1]) / 2, abs=1e-6)
     md = (sweep / "report" / "summary.md").read_text()
     assert "| strategy=naive | 2 |" in md and r"\pm" in (sweep / "report" / "summary.tex").read_text()
     for png in ("metrics.png", "R_strategy_naive.png", "tasks_strategy_replay.png"):

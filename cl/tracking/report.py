@@ -78,7 +78,7 @@ def metric_names(runs: list[Run]) -> list[str]:
 
 
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """config -> metric -> (mean, std, number of seeds)."""
+    """config -> metric -> (mean, std, number of seeds); std is the population std (ddof 0)."""
     by_config: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_config[run.config].append(run)
