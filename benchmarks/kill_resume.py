@@ -69,17 +69,18 @@ def _final(run: Path) -> tuple[list, dict]:
     return R, weights
 
 
-def kill_and_resume(root: Path, trials: int, rng: random.Random) -> int:
+def kill_and_resume(root: Path, trials: int, rng: random.Random) -> tuple[int, int, int]:
+    """Returns (trials killed, of those the ones that match, runs that finished before their kill)."""
     refs = {}
     for name, overrides in CONFIGS.items():
         refs[name] = _reference(root / f"ref-{name}", overrides)
         print(f"reference {name}: first checkpoint after {refs[name][0]:.1f} s, done after {refs[name][1]:.1f} s")
-    matches = 0
+    killed_count, matches, finished = 0, 0, 0
     names = list(CONFIGS)
     for trial in range(trials):
         name = names[trial % len(names)]
         first, end = refs[name]
-        delay = first + rng.random() * (end - first)
+        delay = first + rng.random() * 0.75 * (end - first)  # the last quarter often finishes before
         run = root / f"trial{trial:02d}-{name}"
         proc = _start(run, CONFIGS[name])
         time.sleep(delay)
@@ -87,6 +88,8 @@ def kill_and_resume(root: Path, trials: int, rng: random.Random) -> int:
         if killed:
             proc.send_signal(signal.SIGKILL)
         proc.wait()
+        killed = killed and not (run / "results.json").exists()  # killed after its work was done: finished
+        killed_count += killed
         if killed:
             resume = [sys.executable, "-m", "cl.cli", f"resume={run}", f"hydra.run.dir={root / 'unused'}"]
             done = subprocess.run(resume, env=ENV, capture_output=True, text=True)
@@ -96,12 +99,13 @@ def kill_and_resume(root: Path, trials: int, rng: random.Random) -> int:
         R, weights = _final(run)
         ref_R, ref_weights = _final(root / f"ref-{name}")
         same = R == ref_R and all(torch.equal(weights[k], ref_weights[k]) for k in ref_weights)
-        matches += same
+        matches += killed and same
+        finished += not killed
         where = json.loads((run / "results.json").read_text())["resumed"]
         point = f"resumed from {where[0]['checkpoint']}" if where else "restarted (no checkpoint yet)"
         point = point if killed else "finished before the kill"
         print(f"trial {trial:2d} {name:7s} killed at {delay:5.1f} s, {point:28s} -> {'match' if same else 'DIFFERS'}")
-    return matches
+    return killed_count, matches, finished
 
 
 def overhead(n_tasks: int) -> tuple[float, float, int]:
@@ -141,10 +145,11 @@ def main() -> None:
     args = ap.parse_args()
     root = Path(tempfile.mkdtemp(prefix="cl-kill-"))
     try:
-        matches = kill_and_resume(root, args.trials, random.Random(args.seed))
+        killed, matches, finished = kill_and_resume(root, args.trials, random.Random(args.seed))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"\nkilled and resumed: {matches}/{args.trials} end bit for bit as the uninterrupted run")
+    print(f"\nkilled and resumed: {matches}/{killed} end bit for bit as the uninterrupted run "
+          f"({finished} of {args.trials} trials finished before their kill time)")
     with_, without, every = overhead(args.tasks)
     print(f"checkpointing every {every} steps: {with_:.1f} s vs {without:.1f} s without, ratio {with_ / without:.3f}")
 

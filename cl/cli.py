@@ -255,18 +255,19 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     n_params = sum(p.numel() for p in model.parameters())
     log.info("stream %s | model %s (%.2fM parameters) | run folder %s", stream.names, type(model).__name__, n_params / 1e6, run_dir)
     if checkpoint:
-        state = checkpoint["cl"]
-        where = f"after task {state['task']} ({stream.names[state['task']]}) and its evaluation"
-        if state["batches_done"] is not None:
-            where = f"in task {state['task']} ({stream.names[state['task']]}) after {state['batches_done']} of {cfg.train.steps_per_task} batches"
+        task, done = checkpoint["cl"]["task"], checkpoint["cl"]["batches_done"]
+        where = f"after task {task} ({stream.names[task]}) and its evaluation"
+        if done is not None:
+            where = f"in task {task} ({stream.names[task]}) after {done} of {cfg.train.steps_per_task} batches"
         log.info("resuming %s from %s: %s", run_dir, resume_from.name, where)
+        checkpoint = None  # the loop reads it again: no copy is held while training
     try:
-        if cfg.base.steps > 0 and checkpoint is None:  # a checkpoint's weights include the base stage
+        if cfg.base.steps > 0 and resume_from is None:  # a checkpoint's weights include the base stage
             names = list(cfg.base.tasks or cfg.stream.order)
             base_tasks = [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
             cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names))
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
-        R = loop.run(resume_from, checkpoint)
+        R = loop.run(resume_from)
     except TrainingDiverged as err:  # keep what was measured, say where and why it stopped
         status = {"state": "failed", "reason": str(err), "task": err.task, "step": err.step}
         rows = loop.R[: loop.rows_done]

@@ -189,8 +189,8 @@ class ContinualLoop:
             return task + 1, None
         return task, done
 
-    def run(self, resume: Path | None = None, checkpoint: dict | None = None) -> np.ndarray:
-        """Fill R; from the checkpoint file `resume` if given (`checkpoint`: its loaded content)."""
+    def run(self, resume: Path | None = None) -> np.ndarray:
+        """Fill R; from the checkpoint file `resume` if given."""
         tasks, inside, first, rng = self.stream.tasks, None, 0, None
         if resume is None:
             self.R[0] = self.evaluate()
@@ -198,7 +198,7 @@ class ContinualLoop:
         else:
             if self.checkpoints is None:
                 raise ValueError("resuming needs checkpoints: the loop was built without a CheckpointPlan")
-            checkpoint = checkpoint or load(resume)
+            checkpoint = load(resume)
             first, inside = self._restore(resume, checkpoint)
             rng = checkpoint["cl"]["rng"]
             del checkpoint
