@@ -14,7 +14,6 @@ random generators, the number of batches of the task already trained, and the tr
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 from pathlib import Path
@@ -23,6 +22,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+
+from cl.tracking.atomic import atomic_path
 
 log = logging.getLogger("cl")
 _NAME = re.compile(r"task(\d+)-(?:step(\d+)|end)\.ckpt$")
@@ -76,9 +77,8 @@ class CheckpointFolder:
         """`save(path)` writes the file; it appears under `name` only once complete."""
         self.folder.mkdir(parents=True, exist_ok=True)
         final = self.folder / name
-        tmp = self.folder / f".{name}.{os.getpid()}.tmp"
-        save(tmp)
-        tmp.replace(final)
+        with atomic_path(final) as tmp:
+            save(tmp)
         for old in self.all()[: -self.keep]:
             old.unlink()
         return final

@@ -1,7 +1,6 @@
 """The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +19,7 @@ from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
 from cl.streams.encoding import Collator, Encoded
 from cl.streams.task import Stream, Task
+from cl.tracking.atomic import atomic_path
 
 
 class RowObserver(Protocol):
@@ -238,7 +238,6 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         module.objective, module.strategies = kept
     if cache_file is not None:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")  # parallel jobs may write the same file
-        torch.save(model.state_dict(), tmp)
-        tmp.replace(cache_file)
+        with atomic_path(cache_file) as tmp:  # parallel jobs may write the same file
+            torch.save(model.state_dict(), tmp)
     return False
