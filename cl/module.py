@@ -116,9 +116,21 @@ class ContinualModule(L.LightningModule):
         if not torch.isfinite(loss):
             raise TrainingDiverged(self.task.name if self.task else "base stage", self.trainer.global_step + 1, loss.item())
         self._step_batch = batch
-        if self.trainer._logger_connector.should_update_logs:  # self.log costs ~1 ms: only when written
+        if self._writes_logs():
             self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))
         return loss
+
+    def _writes_logs(self) -> bool:
+        """Whether this step's logs are written: self.log costs ~1 ms, so it is called only then
+        (Lightning has no public flag for it; it is pinned <2.7)."""
+        return self.trainer._logger_connector.should_update_logs
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Log the gradient's global norm before clipping (after the strategies' edits)."""
+        if self._writes_logs():
+            norms = [p.grad.detach().norm() for p in self.model.parameters() if p.grad is not None]
+            if norms:
+                self.log("train/grad_norm", torch.stack(norms).norm(), batch_size=1)
 
     def on_after_backward(self) -> None:
         for s in self.strategies:

@@ -26,7 +26,7 @@ from cl.objectives.rft import (
 )
 from cl.objectives.rollout import completion_mask, sample_completions
 from cl.streams import Stream, make_task
-from cl.streams.encoding import Collator, encode
+from cl.streams.encoding import Collator, Encoded, encode
 
 LOG_KEYS = {
     "train/reward", "train/success_rate", "train/kl", "train/entropy", "train/completion_len", "train/filtered_share"
@@ -86,11 +86,12 @@ def test_advantages_are_centred_per_group_and_zero_for_constant_groups():
         assert torch.allclose(adv.mean(1), torch.zeros(3), atol=1e-6)
         assert torch.equal(adv[1], torch.zeros(4))
     assert torch.allclose(group_advantages(REWARDS, "none")[2], torch.tensor([0.25, 0.25, -0.75, 0.25]))
-    group = group_advantages(REWARDS, "group")
-    assert torch.allclose(group[[0, 2]].std(1), torch.ones(2), atol=1e-4)
-    assert torch.allclose(group[0], torch.tensor([1.0, -1.0, -1.0, 1.0]) * 0.5 / math.sqrt(1 / 3), atol=1e-4)
+    group = group_advantages(REWARDS, "group")  # the std gets 1e-4 added, as in TRL
+    std0, std2 = math.sqrt(1 / 3), 0.5
+    assert torch.allclose(group[[0, 2]].std(1), torch.tensor([std0 / (std0 + 1e-4), std2 / (std2 + 1e-4)]), atol=1e-6)
+    assert torch.allclose(group[0], torch.tensor([1.0, -1.0, -1.0, 1.0]) * 0.5 / (std0 + 1e-4), atol=1e-6)
     # batch std of the 12 rewards: sqrt((5 - 25/12) / 11) = 0.51493
-    assert torch.allclose(group_advantages(REWARDS, "batch")[0, 0], torch.tensor(0.5 / 0.51493), atol=1e-4)
+    assert torch.allclose(group_advantages(REWARDS, "batch")[0, 0], torch.tensor(0.5 / (0.51493 + 1e-4)), atol=1e-4)
 
 
 # -- clipped loss -----------------------------------------------------------------------------
@@ -215,7 +216,65 @@ def test_packed_log_probs_equal_unpadded_forwards(tiny):
         logits = model(input_ids=seq[None]).logits[0, n - 1 : n + k - 1] / 2.0
         expected = logits.log_softmax(-1).gather(1, completions[row, :k, None])[:, 0]
         assert torch.allclose(logp[row, :k], expected, atol=1e-5)
+        full = logits.log_softmax(-1)
+        assert torch.allclose(entropy[row, :k], -(full.exp() * full).sum(-1), atol=1e-5)
     assert (entropy[mask] > 0).all() and (entropy[mask] <= math.log(len(tok)) + 1e-4).all()
+
+
+def test_the_models_generation_config_changes_neither_sampling_nor_greedy_decoding(tiny):
+    from cl.evaluation.generate import greedy_completions
+
+    model, tok = tiny
+    prompts = [e.input_ids[: e.prompt_len] for e in encode(tok, make_task("reverse", "reverse", 6, 2).train)]
+    sampled = sample_completions(model, tok, prompts, 4, 8, seed=1).completions
+    greedy = greedy_completions(model, tok, prompts, 8, [tok.eos_token_id])
+    model.generation_config.update(repetition_penalty=50.0, min_new_tokens=8)
+    ids = torch.tensor([prompts[0]])
+    direct = model.generate(input_ids=ids, do_sample=False, max_new_tokens=8, pad_token_id=tok.pad_token_id)
+    plain = model.generate(input_ids=ids, do_sample=False, max_new_tokens=8, pad_token_id=tok.pad_token_id,
+                           repetition_penalty=1.0, min_new_tokens=0)  # fmt: skip
+    assert not torch.equal(direct, plain)  # the settings do change generate() when left in place
+    assert torch.equal(sample_completions(model, tok, prompts, 4, 8, seed=1).completions, sampled)
+    assert greedy_completions(model, tok, prompts, 8, [tok.eos_token_id]) == greedy
+    assert model.generation_config.repetition_penalty == 50.0  # the model's own settings are put back
+
+
+def test_the_policy_is_trained_without_dropout_so_the_first_pass_ratio_is_one(partly_trained, copy_task):
+    from transformers import LlamaForCausalLM
+
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    config = module.model.config
+    config.attention_dropout = 0.5
+    module.model = LlamaForCausalLM(config).train()
+    module.model.load_state_dict(partly_trained)
+    batch = batch_of(module.tokenizer, copy_task.train[:16])
+    torch.manual_seed(0)
+    first, logs = module.objective.loss(module, batch)
+    second, logs2 = module.objective.loss(module, batch)  # same rollout, no update in between
+    assert module.model.training and all(m.training for m in module.model.modules())
+    assert float(logs2["train/clip_fraction"]) == 0 and torch.equal(first, second)
+    stored = module.objective._stored
+    with torch.no_grad():
+        eval_logp, _ = stored.logprobs(module.model.eval(), 1.0)
+    assert torch.allclose(stored.old_logp, eval_logp, atol=1e-6)  # the sampling policy's log-probs
+
+
+def test_reference_loss_scores_a_fresh_rollout_and_leaves_the_stored_one(partly_trained, copy_task, monkeypatch):
+    calls = []
+    sampler = rft_module.sample_completions
+    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: calls.append(a[2]) or sampler(*a, **k))
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    module.objective.loss(module, batch_of(module.tokenizer, copy_task.train[:16]))
+    stored = module.objective._stored
+    memory = batch_of(module.tokenizer, copy_task.train[40:44])
+    reference = module.objective.reference_loss(module, memory)
+    reference.backward()
+    assert torch.isfinite(reference) and any(p.grad is not None and p.grad.abs().sum() > 0 for p in module.model.parameters())
+    assert module.objective._stored is stored and stored.passes_left == 1
+    assert [len(p) for p in calls] == [16, 4]  # the memory batch was sampled, not the stored rollout reused
+    module.objective.loss(module, batch_of(module.tokenizer, copy_task.train[16:32]))
+    assert len(calls) == 2 and stored.passes_left == 0  # the second pass still came from the stored rollout
 
 
 # -- through the module -----------------------------------------------------------------------
@@ -293,3 +352,73 @@ def test_replayed_rows_are_rewarded_by_their_own_task():
     checks = row_checkers(module, [1, 0, -1])
     assert [c("cpy ab=", "ab") for c in checks] == [0.0, 1.0, 0.0]
     assert [c("rev ab=", "ba") for c in checks] == [1.0, 0.0, 1.0]
+
+
+# -- against a reference implementation -------------------------------------------------------
+@pytest.mark.parametrize("aggregation,loss_type,ratio_weight", [
+    ("sequence", "grpo", True), ("token", "bnpo", True), ("token", "dapo", True), ("constant", "dr_grpo", True),
+    ("token", "bnpo", False),
+])  # fmt: skip
+def test_loss_and_gradient_equal_trls_grpo_trainer(partly_trained, copy_task, tmp_path, monkeypatch, aggregation,
+                                                   loss_type, ratio_weight):  # fmt: skip
+    """TRL's GRPOTrainer samples and rewards the completions (KL to the task-start policy on,
+    with and without its importance-ratio weight; temperature 0.7; asymmetric clip); cl's RFT
+    gets the same completions through its sampler and must give the same advantages, loss and
+    gradient."""
+    from datasets import Dataset
+    from trl import GRPOConfig, GRPOTrainer
+
+    from cl.objectives.rollout import Rollout
+
+    G, T, beta, temperature = 4, 3, 0.04, 0.7
+    model, tok = tiny_llama(**SIZES)
+    model.load_state_dict(partly_trained)
+    model.save_pretrained(tmp_path / "start")
+    tok.save_pretrained(tmp_path / "start")
+    prompts, bos = [prompt for prompt, _ in copy_task.train[:6]], tok.bos_token  # TRL's prompts are text: bos in it
+    args = GRPOConfig(
+        output_dir=str(tmp_path / "trl"), num_generations=G, max_completion_length=T, beta=beta, loss_type=loss_type,
+        epsilon=0.2, epsilon_high=0.28, scale_rewards="group", temperature=temperature, use_bias_correction_kl=ratio_weight,
+        per_device_train_batch_size=len(prompts) * G, report_to="none", use_cpu=True, bf16=False,  # fp32 as cl
+    )  # fmt: skip
+    trainer = GRPOTrainer(
+        model=str(tmp_path / "start"), args=args, processing_class=tok,
+        reward_funcs=lambda prompts, completions, **_: [copy_task.check(p[len(bos):], c) for p, c in zip(prompts, completions)],
+        train_dataset=Dataset.from_list([{"prompt": bos + p} for p in prompts]),
+    )  # fmt: skip
+    trainer.current_gradient_accumulation_steps = 1  # set by TRL's training loop, which is not running
+    policy = trainer.model.train()
+    model.train()  # cl's policy: the same start weights, in a model TRL has not patched
+    objective = RFT(group_size=G, max_new_tokens=T, temperature=temperature, aggregation=aggregation, kl_beta=beta,
+                    kl_ratio_weight=ratio_weight, filter_all_wrong=False)  # fmt: skip
+    module = ContinualModule(model, tok, objective, [], torch.optim.AdamW)
+    module.begin_task(0, copy_task)
+    objective.loss(module, batch_of(tok, copy_task.train[:2]))  # cl freezes its reference: the start weights
+    trl = trainer._generate_and_score_completions([{"prompt": bos + p} for p in prompts for _ in range(G)])
+    assert trl["advantages"].abs().sum() > 0  # the groups carry signal
+    with torch.no_grad():  # move both policies away from the reference, so the KL term has a gradient
+        trl_weights = dict(policy.named_parameters())
+        for name, q in model.named_parameters():
+            q.add_(0.05 * torch.randn_like(q))
+            trl_weights[name].copy_(q)
+    policy.zero_grad()
+    trl_loss = trainer.compute_loss(policy, trl)
+    trl_loss.backward()
+    trl_grads = {n: p.grad.clone() for n, p in policy.named_parameters()}
+
+    completions, mask = trl["completion_ids"], trl["completion_mask"].bool()
+    ended = (completions == tok.eos_token_id).any(1)
+    lengths = (mask.sum(1) - ended.long()).tolist()
+    texts = [tok.decode(row[:n]) for row, n in zip(completions.tolist(), lengths)]
+    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: Rollout(completions, mask, ended, texts))
+    prompt_rows = [ids[m.bool()].tolist() for ids, m in zip(trl["prompt_ids"][::G], trl["prompt_mask"][::G])]
+    answer = tok.convert_tokens_to_ids("a")
+    batch = Collator(tok.pad_token_id)([Encoded(r + [answer], len(r), 0, p) for r, p in zip(prompt_rows, prompts)])
+    loss, logs = objective.loss(module, batch)
+    loss.backward()
+
+    assert torch.allclose(objective._stored.advantages, trl["advantages"], atol=1e-6)
+    assert float(logs["train/kl"]) > 1e-4
+    assert loss.item() == pytest.approx(trl_loss.item(), rel=1e-5, abs=1e-7)
+    for name, p in model.named_parameters():
+        assert torch.allclose(p.grad, trl_grads[name], rtol=1e-4, atol=1e-7), name

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import torch
 
+from cl.models.generation import only_given_settings
 from cl.streams.encoding import left_pad
 
 
@@ -11,22 +12,24 @@ def greedy_completions(
     model, tokenizer, prompts: list[list[int]], max_new_tokens: int, stop_ids: list[int], batch_size: int = 64
 ) -> list[tuple[str, bool]]:
     """Greedy `generate()` of every prompt (token ids), `batch_size` prompts at a time: per
-    prompt, the decoded text before the first stop token and whether a stop token came."""
+    prompt, the decoded text before the first stop token and whether a stop token came. The
+    model's own `generation_config` (penalties, ...) is set aside: plain greedy decoding."""
     device = next(model.parameters()).device
     out: list[tuple[str, bool]] = []
     stops = set(stop_ids)
     for start in range(0, len(prompts), batch_size):
         ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id, device)
-        generated = model.generate(
-            input_ids=ids,
-            attention_mask=mask,
-            max_new_tokens=max_new_tokens,
-            do_sample=False,
-            num_beams=1,
-            use_cache=True,
-            pad_token_id=tokenizer.pad_token_id,
-            eos_token_id=list(stop_ids),
-        )
+        with only_given_settings(model):
+            generated = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=max_new_tokens,
+                do_sample=False,
+                num_beams=1,
+                use_cache=True,
+                pad_token_id=tokenizer.pad_token_id,
+                eos_token_id=list(stop_ids),
+            )
         for row in generated[:, ids.shape[1] :].tolist():
             end = next((k for k, t in enumerate(row) if t in stops), None)
             out.append((tokenizer.decode(row[:end], skip_special_tokens=True), end is not None))

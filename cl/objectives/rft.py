@@ -7,6 +7,7 @@ DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at t
 """
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
@@ -18,7 +19,7 @@ from cl.streams.encoding import IGNORE
 
 SCALES = ("group", "batch", "none")
 AGGREGATIONS = ("sequence", "token", "constant")
-EPS = 1e-6
+EPS = 1e-4  # added to the std before dividing, as in TRL
 _NO_TASK = object()  # no task seen yet (a task index may be None outside the loop)
 STEP_KEYS = ("train/kl", "train/entropy", "train/clip_fraction")  # per-step logs (vs per-rollout)
 
@@ -105,15 +106,41 @@ def pack(prompt_ids: torch.Tensor, prompt_lens: torch.Tensor, completions: torch
     return ids.masked_fill(~attention, pad), attention.long()
 
 
-def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float):
+def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float, chunk: int = 16):
     """Log-probabilities [N, T] of the completion tokens under `model` (logits / temperature, as
-    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T]."""
-    logits = model(input_ids=ids, attention_mask=attention).logits
-    positions = prompt_lens[:, None] - 1 + torch.arange(completions.shape[1], device=ids.device)
-    picked = logits.gather(1, positions[..., None].expand(-1, -1, logits.shape[-1])).float() / temperature
-    logprobs = picked.log_softmax(-1)
-    entropy = -(logprobs.exp() * logprobs).sum(-1)
-    return logprobs.gather(2, completions[..., None]).squeeze(2).masked_fill(~mask, 0.0), entropy
+    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T].
+
+    Memory stays near one [N, T, vocab] tensor: the model computes logits only from the first
+    completion position on (`logits_to_keep`), a token's log-probability is its logit minus the
+    log-sum-exp, and the entropy (no gradient) is taken `chunk` rows at a time."""
+    first = int(prompt_lens.min()) - 1  # the first position whose logits predict a completion token
+    logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
+    positions = prompt_lens[:, None] - 1 - first + torch.arange(completions.shape[1], device=ids.device)
+    z = logits[torch.arange(len(ids), device=ids.device)[:, None], positions].float()  # [N, T, vocab]
+    if temperature != 1.0:
+        z = z / temperature
+    lse = torch.logsumexp(z, -1)
+    logprobs = z.gather(2, completions[..., None]).squeeze(2) - lse
+    with torch.no_grad():
+        expected = torch.cat([(zc.softmax(-1) * zc).sum(-1) for zc in z.detach().split(chunk)])
+        entropy = lse.detach() - expected
+    return logprobs.masked_fill(~mask, 0.0), entropy
+
+
+@contextmanager
+def dropout_off(model: torch.nn.Module):
+    """Within the block, `model` runs without dropout, as when it sampled (in eval mode), while
+    gradients still flow; modules that checkpoint gradients stay in train mode, which they
+    need to do so. Each module's mode is restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    for m, _ in modes:
+        if not getattr(m, "gradient_checkpointing", False):
+            m.training = False
+    try:
+        yield
+    finally:
+        for m, training in modes:
+            m.training = training
 
 
 def row_checkers(module, task_ids: list[int]) -> list:
@@ -154,7 +181,8 @@ class RFT(Objective):
 
     Each rollout is used for `passes` consecutive training steps (the batches of the steps
     after the first are ignored); the importance ratio is taken against the log-probabilities
-    of the first pass, which equal the sampling policy's.
+    of the first pass, which equal the sampling policy's: the policy runs without dropout both
+    when it samples and when it is trained (as TRL's `disable_dropout`).
     """
 
     def __init__(
@@ -169,6 +197,7 @@ class RFT(Objective):
         epsilon_high: float = 0.28,
         aggregation: str = "token",
         kl_beta: float = 0.0,
+        kl_ratio_weight: bool = True,
         passes: int = 1,
         filter_all_wrong: bool = True,
         filter_all_right: bool = False,
@@ -195,6 +224,7 @@ class RFT(Objective):
         self.temperature, self.top_p, self.use_cache = temperature, top_p, use_cache
         self.format_reward, self.scale, self.aggregation = format_reward, scale, aggregation
         self.epsilon_low, self.epsilon_high, self.kl_beta = epsilon_low, epsilon_high, kl_beta
+        self.kl_ratio_weight = kl_ratio_weight
         self.passes, self.filter_all_wrong, self.filter_all_right = passes, filter_all_wrong, filter_all_right
         self._task_index: object = _NO_TASK
         self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
@@ -206,22 +236,35 @@ class RFT(Objective):
             self._stored, logs = self._rollout(module, batch)
             if self._stored is None:
                 return zero_loss(module.model), {**logs, **{k: 0.0 for k in STEP_KEYS}}
-        stored = self._stored
-        stored.passes_left -= 1
-        logp, entropy = stored.logprobs(module.model, self.temperature)
+        self._stored.passes_left -= 1
+        return self._policy_loss(module.model, self._stored)
+
+    def reference_loss(self, module, batch):
+        """The policy loss on a fresh rollout of `batch` (rows rewarded by their own task's
+        checker), neither stored nor counted against the current rollout's passes."""
+        stored, _ = self._rollout(module, batch)
+        return zero_loss(module.model) if stored is None else self._policy_loss(module.model, stored)[0]
+
+    def _policy_loss(self, model, stored: _Stored) -> tuple[torch.Tensor, dict]:
+        """Clipped policy loss (+ KL) of `model` on a rollout, and the step's logs. The first
+        pass fixes the old log-probabilities; dropout is off, so they are the sampling policy's."""
+        with dropout_off(model):
+            logp, entropy = stored.logprobs(model, self.temperature)
         if stored.old_logp is None:
             stored.old_logp = logp.detach()
         loss = clipped_policy_loss(
             logp, stored.old_logp, stored.advantages, stored.mask,
             self.epsilon_low, self.epsilon_high, self.aggregation, self.max_new_tokens,
         )  # fmt: skip
+        ratio = torch.exp(logp - stored.old_logp)
         kl = torch.zeros((), device=loss.device)
         if stored.ref_logp is not None:
-            kl = aggregate(k3_kl(logp, stored.ref_logp), stored.mask, self.aggregation, self.max_new_tokens)
+            per_token = k3_kl(logp, stored.ref_logp) * (ratio if self.kl_ratio_weight else 1.0)
+            kl = aggregate(per_token, stored.mask, self.aggregation, self.max_new_tokens)
             loss = loss + self.kl_beta * kl
-        ratio = torch.exp(logp.detach() - stored.old_logp)
+        ratio = ratio.detach()
         clipped = clip_fraction(ratio, stored.advantages, stored.mask, self.epsilon_low, self.epsilon_high)
-        entropy = aggregate(entropy.detach(), stored.mask, "token", self.max_new_tokens)
+        entropy = aggregate(entropy, stored.mask, "token", self.max_new_tokens)
         return loss, {**stored.logs, "train/kl": kl.detach(), "train/entropy": entropy, "train/clip_fraction": clipped}
 
     def _sync_task(self, module) -> None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
+from cl.models.generation import only_given_settings
 from cl.streams.encoding import left_pad
 
 
@@ -46,14 +47,16 @@ def sample_completions(
 
     Runs in eval mode and restores the model's mode afterwards. Sampling draws from torch's
     global generator (`generate()` takes no other); with `seed` it runs on a forked generator
-    seeded with it, leaving the global state untouched. Top-k filtering is off.
+    seeded with it, leaving the global state untouched. Only temperature and top-p shape the
+    distribution: top-k is off and the model's own `generation_config` is set aside.
     """
     device = next(model.parameters()).device
     ids, attention = left_pad(prompts, tokenizer.pad_token_id, device)
     was_training = model.training
     model.eval()
     try:
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=seed is not None):
+        forked = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=seed is not None)
+        with only_given_settings(model), forked:
             if seed is not None:
                 torch.manual_seed(seed)
             out = model.generate(

@@ -17,3 +17,7 @@ class SFT(Objective):
     def loss(self, module, batch):
         loss = answer_cross_entropy(module.logits(batch), batch["labels"])
         return loss, {}
+
+    def reference_loss(self, module, batch):
+        logits = module.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return answer_cross_entropy(logits, batch["labels"])

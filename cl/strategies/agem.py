@@ -38,8 +38,7 @@ class AGEM(Strategy):
         memory = collate_to(self.buffer.sample(self.sample_size), module.tokenizer.pad_token_id, device)
         for p in params:
             p.grad = None
-        ref_loss, _ = module.objective.loss(module, memory)
-        ref_loss.backward()
+        module.objective.reference_loss(module, memory).backward()
         g_ref = torch.cat([(p.grad if p.grad is not None else torch.zeros_like(p)).flatten() for p in params])
         g = torch.cat([x.flatten() for x in grads])
         new = project(g, g_ref)
