@@ -204,6 +204,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     from cl.tracking.console import print_summary, quiet_lightning
     from cl.tracking.plots import heatmap
     from cl.tracking.results import write_results
+    from cl.tracking.train_log import TrainLog
 
     quiet_lightning()
     L.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -222,8 +223,10 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     tracker = None
     trainer_factory = instantiate(cfg.trainer)
 
+    train_log = TrainLog(run_dir / "train_log.csv", lambda: module.task.name if module.task else "base")
+
     def make_trainer(**overrides):
-        return trainer_factory(logger=tracker.lightning_logger if tracker else False, **overrides)
+        return trainer_factory(logger=[train_log, *([tracker.lightning_logger] if tracker else [])], **overrides)
 
     general = None
     if cfg.eval.general:
@@ -271,7 +274,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     except TrainingDiverged as err:  # keep what was measured, say where and why it stopped
         status = {"state": "failed", "reason": str(err), "task": err.task, "step": err.step}
         rows = loop.R[: loop.rows_done]
-        extra = {**setup, "timing": loop.timing, "resumed": loop.resumed, "status": status}
+        extra = {**setup, "timing": loop.timing, "resumed": loop.resumed, "status": status,
+                 "warnings": module.objective.warnings}  # fmt: skip
         write_results(run_dir, [t.name for t in stream.eval_tasks], stream.names, rows, {}, cfg.seed, extra)
         if tracker:
             tracker.abort()
@@ -285,7 +289,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
-             "resumed": loop.resumed, "status": {"state": "finished"}}  # fmt: skip
+             "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)

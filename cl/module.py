@@ -109,6 +109,10 @@ class ContinualModule(L.LightningModule):
         for s in self.strategies:
             batch = s.train_batch(self, batch)
         loss, logs = self.objective.loss(self, batch)
+        if loss is None:  # the objective takes no optimizer step on this batch (RFT collecting signal)
+            if self._writes_logs():
+                self.log_dict(logs, prog_bar=True, batch_size=len(batch["input_ids"]))
+            return None
         for s in self.strategies:
             extra = s.penalty(self, batch)
             if extra is not None:

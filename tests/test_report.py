@@ -64,6 +64,34 @@ def test_report_names_skipped_runs(tmp_path, capsys):
     assert "| default | 2 |" in out
 
 
+def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float) -> None:
+    (folder / ".hydra").mkdir(parents=True)
+    (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}"]))
+    metrics = {**dict.fromkeys(["acc", "avg_inc_acc", "bwt", "fwt", "forgetting"], 0.1 * seed), "learning_acc": learning_acc}
+    (folder / "results.json").write_text(json.dumps({"seed": seed, "tasks": ["x", "y"], "trained_tasks": ["x", "y"],
+                                                     "R": [[0, 0], [1, 0], [0.5, 1]], "metrics": metrics}))  # fmt: skip
+
+
+def test_report_lists_every_seed_and_flags_runs_that_learned_far_less(tmp_path, capsys):
+    from cl.cli import report_main
+
+    for seed, learned in enumerate([0.90, 0.85, 0.88, 0.30]):  # seed 3: 0.56 below the median 0.865
+        fake_run(tmp_path / f"rft{seed}", seed, ["objective=rft"], learned)
+    for seed, learned in enumerate([0.80, 0.62, 0.70]):  # spread, but none 0.2 below the median 0.70
+        fake_run(tmp_path / f"sft{seed}", seed, ["objective=sft"], learned)
+    report_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| objective=rft | 4 (1 flagged) |" in out and "| objective=sft | 3 |" in out
+    rows = list(csv.DictReader(open(tmp_path / "report" / "per_seed.csv")))
+    assert [(r["configuration"], r["seed"]) for r in rows] == [("objective=rft", str(s)) for s in range(4)] + [
+        ("objective=sft", str(s)) for s in range(3)]  # fmt: skip
+    assert [r["learning_acc"] for r in rows[:4]] == ["0.900", "0.850", "0.880", "0.300"]
+    assert [bool(r["flag"]) for r in rows] == [False, False, False, True, False, False, False]
+    assert "0.56 below its configuration's median 0.865" in rows[3]["flag"]
+    summary = {r["configuration"]: r for r in csv.DictReader(open(tmp_path / "report" / "summary.csv"))}
+    assert float(summary["objective=rft"]["learning_acc_mean"]) == pytest.approx((0.9 + 0.85 + 0.88 + 0.3) / 4)
+
+
 def test_optuna_search_returns_the_reported_metric(tmp_path):
     sweep = tmp_path / "optuna"
     proc = cl_run(tmp_path, "--multirun", "--config-dir", str(Path(__file__).parents[1] / "sweeps"), "+sweep=optuna_ewc",

@@ -29,7 +29,8 @@ from cl.streams import Stream, make_task
 from cl.streams.encoding import Collator, Encoded, encode
 
 LOG_KEYS = {
-    "train/reward", "train/success_rate", "train/kl", "train/entropy", "train/completion_len", "train/filtered_share"
+    "train/reward", "train/success_rate", "train/kl", "train/entropy", "train/completion_len", "train/filtered_share",
+    "train/collapse",
 }  # fmt: skip
 SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
 
@@ -280,7 +281,8 @@ def test_reference_loss_scores_a_fresh_rollout_and_leaves_the_stored_one(partly_
 # -- through the module -----------------------------------------------------------------------
 def test_loss_through_the_module_is_finite_with_gradient_and_logs(partly_trained, copy_task):
     torch.manual_seed(0)
-    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, format_reward=0.5, kl_beta=0.1)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, format_reward=0.5, kl_beta=0.1,
+                           min_kept=0.0)  # fmt: skip
     batch = batch_of(module.tokenizer, copy_task.train[:16])
     loss, logs = module.objective.loss(module, batch)
     assert torch.isfinite(loss) and loss.requires_grad
@@ -300,14 +302,49 @@ def test_loss_through_the_module_is_finite_with_gradient_and_logs(partly_trained
     assert float(logs["train/kl"]) == pytest.approx(0, abs=1e-6)
 
 
-def test_all_filtered_batch_gives_a_zero_loss_that_backpropagates(copy_task):
+def test_a_batch_with_no_signal_takes_no_step():
     model, tok = tiny_llama(**SIZES)  # untrained: every group is all wrong
     module = ContinualModule(model.train(), tok, RFT(group_size=2, max_new_tokens=3), [], torch.optim.AdamW)
-    module.begin_task(0, copy_task)
-    loss, logs = module.objective.loss(module, batch_of(tok, copy_task.train[:4]))
-    assert loss.item() == 0 and float(logs["train/filtered_share"]) == 1 and LOG_KEYS <= set(logs)
-    loss.backward()
-    assert all(p.grad is not None for p in model.parameters())
+    task = make_task("copy", "copy", n_train=20, n_eval=4)
+    module.begin_task(0, task)
+    loss, logs = module.objective.loss(module, batch_of(tok, task.train[:4]))
+    assert loss is None and float(logs["train/filtered_share"]) == 1 and LOG_KEYS <= set(logs)
+    assert logs["train/stepped"] == 0.0
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer = make_trainer(max_steps=3, max_epochs=1)
+    batches = [batch_of(tok, task.train[i : i + 4]) for i in (0, 4, 8)]
+    trainer.fit(module, train_dataloaders=torch.utils.data.DataLoader(batches, batch_size=None))
+    assert all(torch.equal(v, model.state_dict()[k]) for k, v in before.items())  # no Adam step moved it
+
+
+def test_steps_wait_for_enough_prompts_with_signal_and_merge_their_rollouts(partly_trained, copy_task, monkeypatch):
+    """min_kept 0.5 of 16 prompts: kept groups are collected over batches until there are 8;
+    the step then scores the merged rows exactly as each rollout on its own."""
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3)
+    objective, kept = module.objective, []
+    rollout = objective._rollout
+    monkeypatch.setattr(objective, "_rollout", lambda m, b: (lambda out: kept.append(out[0]) or out)(rollout(m, b)))
+    losses = []
+    for start in range(0, 60, 16):
+        batch = batch_of(module.tokenizer, (copy_task.train * 2)[start : start + 16])
+        losses.append(objective.loss(module, batch)[0])
+    groups = [0 if k is None else len(k.advantages) // 8 for k in kept]
+    stepped = [loss is not None for loss in losses]
+    assert 0 < groups[0] < 8 and not stepped[0]  # too few prompts with signal in one batch: no step
+    first = stepped.index(True)
+    assert sum(groups[: first + 1]) >= 8 > sum(groups[:first])
+    parts = [k for k in kept[: first + 1] if k is not None]
+    merged = rft_module._Stored.merge(parts, module.tokenizer.pad_token_id)
+    with torch.no_grad():
+        whole, _ = merged.logprobs(module.model, 1.0)
+        rows = 0
+        for part in parts:
+            own, _ = part.logprobs(module.model, 1.0)
+            n, T = own.shape
+            assert torch.allclose(whole[rows : rows + n, :T], own, atol=1e-5) and (whole[rows : rows + n, T:] == 0).all()
+            rows += n
+    assert rows == len(merged.advantages) and torch.equal(merged.advantages, torch.cat([p.advantages for p in parts]))
 
 
 def test_passes_reuse_one_rollout(partly_trained, copy_task, monkeypatch):
@@ -352,6 +389,27 @@ def test_replayed_rows_are_rewarded_by_their_own_task():
     checks = row_checkers(module, [1, 0, -1])
     assert [c("cpy ab=", "ab") for c in checks] == [0.0, 1.0, 0.0]
     assert [c("rev ab=", "ba") for c in checks] == [1.0, 0.0, 1.0]
+
+
+# -- collapse warnings -------------------------------------------------------------------------
+def test_collapse_watch_warns_once_when_success_or_entropy_collapses_within_a_task(caplog):
+    from cl.objectives.collapse import CollapseWatch
+
+    watch = CollapseWatch(window=5)
+    fired = [watch.update("a", s, 1.0) for s in [0.4] * 5 + [0.3] * 5 + [0.1] * 5]
+    assert fired == [False] * 12 + [True] * 3  # from rollout 13: mean of the last 5 is 0.18 < 0.5 x 0.4
+    assert len(watch.warnings) == 1 and "task 'a'" in watch.warnings[0] and "0.400" in watch.warnings[0]
+    assert "collapsed from 0.400" in caplog.text
+    watch.update("a", 0.0, 1.0)
+    assert len(watch.warnings) == 1  # once per task and kind
+    assert not any(watch.update("b", s, 1.0) for s in [0.4] * 5 + [0.25] * 10)  # a new task starts afresh
+    for entropy, success, expected in ((0.05, 0.3, 1), (0.05, 0.95, 0), (0.2, 0.3, 0)):
+        watch = CollapseWatch(window=5)
+        for k in range(15):
+            watch.update("c", success, 2.0 if k < 5 else entropy)
+        assert len(watch.warnings) == expected, (entropy, success)  # < 0.1 x 2.0, while not solved
+    watch = CollapseWatch(window=5)
+    assert not any(watch.update("d", s, 1.0) for s in [0.02] * 5 + [0.0] * 10)  # never learned: no baseline
 
 
 # -- against a reference implementation -------------------------------------------------------

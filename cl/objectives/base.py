@@ -13,13 +13,19 @@ class Objective:
     `state_dict()`, which `load_state_dict` restores into a freshly built objective."""
 
     def loss(self, module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The training step's loss and logs (may use and update the objective's state)."""
+        """The training step's loss and logs (may use and update the objective's state). A loss
+        of None takes no optimizer step on this batch (the strategies' penalties are skipped too)."""
         raise NotImplementedError
 
     def reference_loss(self, module, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The objective's loss on `batch` with no effect on its state: what a strategy
         differentiates to compare with the training gradient (A-GEM's memory gradient)."""
         raise NotImplementedError
+
+    @property
+    def warnings(self) -> list[str]:
+        """What went wrong in training that the user should know (e.g. a collapsed policy)."""
+        return []
 
     def state_dict(self) -> dict[str, Any]:
         return {}

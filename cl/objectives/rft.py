@@ -11,8 +11,10 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
+from torch.utils.checkpoint import checkpoint
 
 from cl.models.frozen import FrozenCopy
+from cl.objectives.collapse import CollapseWatch
 from cl.objectives.base import Objective
 from cl.objectives.rollout import sample_completions
 from cl.streams.encoding import IGNORE
@@ -106,24 +108,40 @@ def pack(prompt_ids: torch.Tensor, prompt_lens: torch.Tensor, completions: torch
     return ids.masked_fill(~attention, pad), attention.long()
 
 
-def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float, chunk: int = 16):
-    """Log-probabilities [N, T] of the completion tokens under `model` (logits / temperature, as
-    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T].
+CHUNK_ELEMENTS = 2**25  # [rows, T, vocab] float32 values handled at once (128 MiB)
 
-    Memory stays near one [N, T, vocab] tensor: the model computes logits only from the first
-    completion position on (`logits_to_keep`), a token's log-probability is its logit minus the
-    log-sum-exp, and the entropy (no gradient) is taken `chunk` rows at a time."""
-    first = int(prompt_lens.min()) - 1  # the first position whose logits predict a completion token
-    logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
-    positions = prompt_lens[:, None] - 1 - first + torch.arange(completions.shape[1], device=ids.device)
-    z = logits[torch.arange(len(ids), device=ids.device)[:, None], positions].float()  # [N, T, vocab]
+
+def _chunk_logprobs(logits, positions, tokens, temperature: float):
+    """Log-probabilities of `tokens` [n, T] and the entropies, read from `logits` [n, K, vocab]
+    at `positions` [n, T]: each token's logit minus the log-sum-exp over the vocabulary."""
+    z = logits[torch.arange(len(logits), device=logits.device)[:, None], positions].float()
     if temperature != 1.0:
         z = z / temperature
     lse = torch.logsumexp(z, -1)
-    logprobs = z.gather(2, completions[..., None]).squeeze(2) - lse
     with torch.no_grad():
-        expected = torch.cat([(zc.softmax(-1) * zc).sum(-1) for zc in z.detach().split(chunk)])
-        entropy = lse.detach() - expected
+        entropy = lse - (z.softmax(-1) * z).sum(-1)
+    return z.gather(2, tokens[..., None]).squeeze(2) - lse, entropy
+
+
+def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float):
+    """Log-probabilities [N, T] of the completion tokens under `model` (logits / temperature, as
+    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T] (no
+    gradient).
+
+    No [N, T, vocab] tensor is kept: the model computes logits from the first completion
+    position on only (`logits_to_keep`), and the rows are scored in chunks of about 128 MiB
+    whose intermediates are recomputed in the backward pass (activation checkpointing)."""
+    first = int(prompt_lens.min()) - 1  # the first position whose logits predict a completion token
+    logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
+    positions = prompt_lens[:, None] - 1 - first + torch.arange(completions.shape[1], device=ids.device)
+    rows = max(1, CHUNK_ELEMENTS // (completions.shape[1] * logits.shape[-1]))
+    parts = []
+    for chunk in zip(logits.split(rows), positions.split(rows), completions.split(rows)):
+        if logits.requires_grad:
+            parts.append(checkpoint(_chunk_logprobs, *chunk, temperature, use_reentrant=False))
+        else:
+            parts.append(_chunk_logprobs(*chunk, temperature))
+    logprobs, entropy = (torch.cat(x) for x in zip(*parts))
     return logprobs.masked_fill(~mask, 0.0), entropy
 
 
@@ -175,6 +193,25 @@ class _Stored:
             model, self.ids, self.attention, self.prompt_lens, self.completions, self.mask, temperature
         )
 
+    @staticmethod
+    def merge(parts: list["_Stored"], pad: int) -> "_Stored":
+        """One batch of the kept rows of several rollouts, right-padded to the widest."""
+        if len(parts) == 1:
+            return parts[0]
+
+        def cat(name: str, fill, width: int) -> torch.Tensor:
+            xs = [getattr(p, name) for p in parts]
+            return torch.cat([torch.cat([x, x.new_full((len(x), width - x.shape[1]), fill)], 1) for x in xs])
+
+        prompt_lens = torch.cat([p.prompt_lens for p in parts])
+        T = max(p.completions.shape[1] for p in parts)
+        W = int(prompt_lens.max()) + T  # every row's prompt and T completion positions fit
+        ref = cat("ref_logp", 0.0, T) if parts[0].ref_logp is not None else None
+        return _Stored(
+            cat("ids", pad, W), cat("attention", 0, W), prompt_lens, cat("completions", pad, T), cat("mask", False, T),
+            torch.cat([p.advantages for p in parts]), parts[-1].logs, parts[-1].passes_left, ref,
+        )  # fmt: skip
+
 
 class RFT(Objective):
     """GRPO-style reinforcement fine-tuning on the current task's checker.
@@ -201,6 +238,7 @@ class RFT(Objective):
         passes: int = 1,
         filter_all_wrong: bool = True,
         filter_all_right: bool = False,
+        min_kept: float = 0.5,
         use_cache: bool = True,
     ) -> None:
         if scale not in SCALES:
@@ -216,6 +254,7 @@ class RFT(Objective):
             "0 <= epsilon_low < 1": (0 <= epsilon_low < 1, epsilon_low),
             "epsilon_high >= 0": (epsilon_high >= 0, epsilon_high),
             "kl_beta >= 0": (kl_beta >= 0, kl_beta),
+            "0 <= min_kept <= 1": (0 <= min_kept <= 1, min_kept),
         }
         bad = [f"{rule} (got {value})" for rule, (ok, value) in checks.items() if not ok]
         if bad:
@@ -224,20 +263,38 @@ class RFT(Objective):
         self.temperature, self.top_p, self.use_cache = temperature, top_p, use_cache
         self.format_reward, self.scale, self.aggregation = format_reward, scale, aggregation
         self.epsilon_low, self.epsilon_high, self.kl_beta = epsilon_low, epsilon_high, kl_beta
-        self.kl_ratio_weight = kl_ratio_weight
+        self.kl_ratio_weight, self.min_kept = kl_ratio_weight, min_kept
         self.passes, self.filter_all_wrong, self.filter_all_right = passes, filter_all_wrong, filter_all_right
         self._task_index: object = _NO_TASK
         self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
-        self._stored: _Stored | None = None
+        self._stored: _Stored | None = None  # the rows of the last step, for its further passes
+        self._pending: list[_Stored] = []  # kept rows collected for the next step
+        self.watch = CollapseWatch()  # warns when the policy collapses within a task
 
     def loss(self, module, batch):
+        """The policy loss, or None (no optimizer step on this batch) while fewer than
+        `min_kept` x batch prompts with signal have been collected since the last step."""
         self._sync_task(module)
-        if self._stored is None or self._stored.passes_left == 0:
-            self._stored, logs = self._rollout(module, batch)
-            if self._stored is None:
-                return zero_loss(module.model), {**logs, **{k: 0.0 for k in STEP_KEYS}}
-        self._stored.passes_left -= 1
-        return self._policy_loss(module.model, self._stored)
+        if self._stored is not None and self._stored.passes_left > 0:
+            self._stored.passes_left -= 1
+            return self._policy_loss(module.model, self._stored)
+        kept, logs = self._rollout(module, batch)
+        if kept is not None:
+            self._pending.append(kept)
+        groups = sum(len(p.advantages) for p in self._pending) // self.group_size
+        loss, step_logs = None, {k: 0.0 for k in STEP_KEYS}
+        if groups and groups >= self.min_kept * len(batch["input_ids"]):
+            self._stored, self._pending = _Stored.merge(self._pending, module.tokenizer.pad_token_id), []
+            self._stored.passes_left -= 1
+            loss, step_logs = self._policy_loss(module.model, self._stored)
+        task = module.task.name if module.task else "base"
+        entropy = float(step_logs["train/entropy"]) if loss is not None else None
+        collapsed = self.watch.update(task, float(logs["train/success_rate"]), entropy)
+        return loss, {**logs, **step_logs, "train/stepped": float(loss is not None), "train/collapse": float(collapsed)}
+
+    @property
+    def warnings(self) -> list[str]:
+        return self.watch.warnings
 
     def reference_loss(self, module, batch):
         """The policy loss on a fresh rollout of `batch` (rows rewarded by their own task's
@@ -271,7 +328,7 @@ class RFT(Objective):
         """On a new task: drop the stored rollout and freeze the reference policy (if KL is on)."""
         if module.task_index == self._task_index:
             return
-        self._task_index, self._stored = module.task_index, None
+        self._task_index, self._stored, self._pending = module.task_index, None, []
         if self.kl_beta > 0:
             self._reference.take(module.model)
 
@@ -317,9 +374,13 @@ class RFT(Objective):
             "synced": self._task_index is not _NO_TASK,
             "reference": self._reference.state_dict(),
             "stored": None if self._stored is None else asdict(self._stored),
+            "pending": [asdict(p) for p in self._pending],
+            "watch": self.watch.state_dict(),
         }
 
     def load_state_dict(self, state):
         self._task_index = state["task_index"] if state["synced"] else _NO_TASK
         self._reference.load_state_dict(state["reference"])
         self._stored = None if state["stored"] is None else _Stored(**state["stored"])
+        self._pending = [_Stored(**p) for p in state["pending"]]
+        self.watch.load_state_dict(state["watch"])

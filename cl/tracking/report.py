@@ -1,7 +1,9 @@
 """Sweep reports from run folders alone (no W&B): tables, mean matrices, bar chart, task curves.
 
 A configuration is a run's Hydra overrides without `seed=` (and without hydra.* settings), so
-the seeds of one configuration are averaged together.
+the seeds of one configuration are averaged together. Every seed's values are listed too, and a
+run that learned far less than the other seeds of its configuration (a collapsed policy, a
+diverged run) is flagged there and counted in the summary, not averaged in silently.
 """
 from __future__ import annotations
 
@@ -19,6 +21,8 @@ from cl.evaluation.matrix import METRICS
 from cl.tracking.atomic import atomic_path, write_text
 
 GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
+PER_SEED_METRICS = ("acc", "bwt", "forgetting", "learning_acc")
+OUTLIER_GAP = 0.2  # learning accuracy this far below its configuration's median flags a run
 
 
 @dataclass
@@ -30,6 +34,7 @@ class Run:
     trained: list[str]
     R: np.ndarray
     metrics: dict[str, float]
+    flag: str = ""  # why this run stands out from the other seeds of its configuration
 
 
 def _overrides(folder: Path) -> list[str]:
@@ -68,7 +73,22 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((run.folder, f"different stream: {' -> '.join(run.tasks)} (report stream: {' -> '.join(main)})"))
         runs = [r for r in runs if r.tasks == main]
         _label_configurations(runs, {r.folder: _overrides(r.folder) for r in runs})
+        flag_outliers(runs)
     return runs, skipped
+
+
+def flag_outliers(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
+    """Flag each run whose learning accuracy (mean diagonal of R) is more than `gap` below the
+    median over its configuration's runs: it did not learn the tasks as the other seeds did."""
+    by_config: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        by_config[run.config].append(run)
+    for rs in by_config.values():
+        median = float(np.median([r.metrics["learning_acc"] for r in rs]))
+        for r in rs:
+            learned = r.metrics["learning_acc"]
+            if learned < median - gap:
+                r.flag = f"learning_acc {learned:.3f} is {median - learned:.2f} below its configuration's median {median:.3f}"
 
 
 def metric_names(runs: list[Run]) -> list[str]:
@@ -78,7 +98,8 @@ def metric_names(runs: list[Run]) -> list[str]:
 
 
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """config -> metric -> (mean, std, number of seeds); std is the population std (ddof 0)."""
+    """config -> metric -> (mean, std, number of seeds); std is the population std (ddof 0).
+    Flagged runs are in the mean: the tables say how many there are."""
     by_config: dict[str, list[Run]] = defaultdict(list)
     for run in runs:
         by_config[run.config].append(run)
@@ -89,18 +110,38 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]
     }
 
 
-def _rows(summary):
+def _seeds(config: str, n: int, runs: list[Run]) -> str:
+    flagged = sum(1 for r in runs if r.config == config and r.flag)
+    return f"{n} ({flagged} flagged)" if flagged else str(n)
+
+
+def _rows(summary, runs):
     names = list(next(iter(summary.values())))
     header = ["configuration", "seeds", *names]
-    body = [[c, str(next(iter(ms.values()))[2]), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in names)]
+    body = [[c, _seeds(c, next(iter(ms.values()))[2], runs), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in names)]
             for c, ms in summary.items()]  # fmt: skip
     return header, body
 
 
-def write_tables(summary, out: Path) -> None:
-    header, body = _rows(summary)
-    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
+
+
+def per_seed_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
+    """One row per run: configuration, seed, the main metrics, and its flag (if any)."""
+    header = ["configuration", "seed", *PER_SEED_METRICS, "flag"]
+    body = [[r.config, str(r.seed), *(f"{r.metrics[m]:.3f}" for m in PER_SEED_METRICS), r.flag]
+            for r in sorted(runs, key=lambda r: (r.config, r.seed))]  # fmt: skip
+    return header, body
+
+
+def write_tables(summary, runs: list[Run], out: Path) -> None:
+    header, body = _rows(summary, runs)
+    seed_header, seed_body = per_seed_rows(runs)
+    md = _markdown(header, body) + ["", "Per seed:", ""] + _markdown(seed_header, seed_body)
     write_text(out / "summary.md", "\n".join(md) + "\n")
+    with atomic_path(out / "per_seed.csv") as tmp, open(tmp, "w", newline="") as f:
+        csv.writer(f).writerows([seed_header, *seed_body])
     with atomic_path(out / "summary.csv") as tmp, open(tmp, "w", newline="") as f:
         w = csv.writer(f)
         names = header[2:]
@@ -167,6 +208,6 @@ def report(root: Path, out: Path | None = None) -> tuple[Path, list[tuple[Path, 
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(runs)
-    write_tables(summary, out)
+    write_tables(summary, runs, out)
     write_plots(runs, summary, out)
     return out, skipped

@@ -1,0 +1,125 @@
+"""RFT training speed: cl's RFT objective in its Lightning loop against TRL's GRPOTrainer doing
+the same work, measured in one run.
+
+Same tiny model (the default tiny Llama, weights after a short SFT warm-up so that groups
+carry signal), same prompts (the default stream's tasks in turn), same group size and
+completion length, temperature 1, AdamW at the same learning rate, gradient clipping at 1.0,
+token-level loss (TRL `dapo` = cl `token`), no KL, no group filtering in cl (TRL has none), fp32.
+Each side trains `--steps` optimizer steps of `--prompts` prompts x `--group` completions;
+steps per second are taken over the whole training call, set-up excluded. Runs alternate
+(cl, TRL, cl, TRL, ...) and the median of each is reported.
+Run: .venv/bin/python -m benchmarks.rft_vs_trl [--steps 30] [--repeats 3]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from benchmarks.common import adamw, default_model, default_tasks, quiet_trainer
+from cl.loop import ContinualLoop, TrainingPlan
+from cl.module import ContinualModule
+from cl.objectives import RFT, SFT
+from cl.streams import Stream, Task
+
+
+def mixed_task(n: int) -> Task:
+    """One task whose examples are the default stream's tasks in turn, checked by their own."""
+    tasks = default_tasks(n_train=n, n_eval=8)
+    examples = [tasks[i % len(tasks)].train[i // len(tasks)] for i in range(n)]
+    owner = {prompt: tasks[i % len(tasks)] for i, (prompt, _) in enumerate(examples)}
+    return Task("mixed", examples, examples[:8], check=lambda prompt, completion: owner[prompt].check(prompt, completion))
+
+
+def warm_start(task: Task, steps: int = 300) -> dict:
+    """Weights of the default model after `steps` SFT steps on the task."""
+    torch.manual_seed(0)
+    model, tok = default_model()
+    module = ContinualModule(model.train(), tok, SFT(), [], adamw())
+    loop = ContinualLoop(module, Stream([task]), quiet_trainer, TrainingPlan(steps, 32))
+    loop.fit(loop.train_data[0], steps, "warm")
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def cl_run(task, weights, args) -> float:
+    model, tok = default_model()
+    model.load_state_dict(weights)
+    objective = RFT(group_size=args.group, max_new_tokens=args.max_new_tokens, aggregation="token", filter_all_wrong=False)
+    module = ContinualModule(model.train(), tok, objective, [], adamw(args.lr))
+    module.begin_task(0, task)
+    trainer = lambda **kw: quiet_trainer(gradient_clip_val=1.0, **kw)  # noqa: E731
+    loop = ContinualLoop(module, Stream([task]), trainer, TrainingPlan(args.steps, args.prompts))
+    start = time.perf_counter()
+    loop.fit(loop.train_data[0], args.steps, "rft")
+    return time.perf_counter() - start
+
+
+def trl_run(task, folder: Path, args) -> float:
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    bos = "<s>"
+
+    def reward(prompts, completions, **_):
+        return [task.check(p[len(bos):], c) for p, c in zip(prompts, completions)]
+
+    class Clock(TrainerCallback):
+        def on_train_begin(self, *a, **k):
+            self.start = time.perf_counter()
+
+        def on_train_end(self, *a, **k):
+            self.seconds = time.perf_counter() - self.start
+
+    config = GRPOConfig(
+        output_dir=str(folder / "trl"), max_steps=args.steps, per_device_train_batch_size=args.prompts * args.group,
+        num_generations=args.group, max_completion_length=args.max_new_tokens, temperature=1.0, top_p=1.0,
+        learning_rate=args.lr, lr_scheduler_type="constant", weight_decay=0.0, max_grad_norm=1.0, beta=0.0,
+        loss_type="dapo", scale_rewards="group", bf16=False, use_cpu=not torch.cuda.is_available(),
+        report_to="none", save_strategy="no", logging_steps=10**6, disable_tqdm=True, dataloader_num_workers=0,
+        seed=0,
+    )  # fmt: skip
+    clock = Clock()
+    trainer = GRPOTrainer(
+        model=str(folder / "start"), reward_funcs=reward, args=config, processing_class=default_model()[1],
+        train_dataset=Dataset.from_list([{"prompt": bos + p} for p, _ in task.train]), callbacks=[clock],
+    )  # fmt: skip
+    trainer.train()
+    return clock.seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--steps", type=int, default=30)
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--prompts", type=int, default=16)
+    ap.add_argument("--group", type=int, default=8)
+    ap.add_argument("--max-new-tokens", type=int, default=8)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    args = ap.parse_args()
+    task = mixed_task(2000)
+    weights = warm_start(task)
+    times = {"cl": [], "trl": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        model, tok = default_model()
+        model.load_state_dict(weights)
+        model.save_pretrained(Path(tmp) / "start")
+        tok.save_pretrained(Path(tmp) / "start")
+        for _ in range(args.repeats):
+            times["cl"].append(cl_run(task, weights, args))
+            times["trl"].append(trl_run(task, Path(tmp), args))
+    device = "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
+    print(f"{args.steps} steps of {args.prompts} prompts x {args.group} completions, up to {args.max_new_tokens} "
+          f"new tokens, default tiny Llama, {device}")  # fmt: skip
+    rates = {name: args.steps / statistics.median(ts) for name, ts in times.items()}
+    for name, ts in times.items():
+        print(f"{name:>4}: {rates[name]:6.2f} steps/s (median of {', '.join(f'{t:.1f}' for t in ts)} s)")
+    print(f"ratio cl/TRL steps per second: {rates['cl'] / rates['trl']:.2f}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,40 @@
+"""The training curves in the run folder: `train_log.csv`, one (task, step, metric, value) row
+per logged value, written whether or not W&B runs."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+from typing import Callable
+
+from lightning.pytorch.loggers import Logger
+
+COLUMNS = ("task", "step", "metric", "value")
+
+
+class TrainLog(Logger):
+    """Appends every value Lightning logs (every `trainer.log_every_n_steps` steps) to `path`;
+    `task()` names the task being trained (each task's Trainer counts its steps from 0). A
+    resumed run appends too, so steps redone after the last checkpoint appear twice."""
+
+    def __init__(self, path: Path, task: Callable[[], str]) -> None:
+        super().__init__()
+        self.path, self.task = path, task
+        if not path.exists():
+            with open(path, "w", newline="") as f:
+                csv.writer(f).writerow(COLUMNS)
+
+    @property
+    def name(self) -> str:
+        return "train_log"
+
+    @property
+    def version(self) -> str:
+        return ""
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        """The config is in the run folder's config.yaml."""
+
+    def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
+        task = self.task()
+        with open(self.path, "a", newline="") as f:
+            csv.writer(f).writerows((task, step, k, f"{float(v):.6g}") for k, v in metrics.items() if k != "epoch")
