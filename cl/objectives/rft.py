@@ -4,6 +4,12 @@ Per batch: sample G completions per prompt, reward them (exact answer, plus an o
 term), drop groups that carry no signal (rollout-based instance filtering), turn rewards into
 group-relative advantages and minimise a clipped policy-gradient loss (asymmetric clip as in
 DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at the task start.
+
+An optimizer step is taken only once the kept groups of one or more batches reach `min_kept` of
+a batch (DAPO's dynamic sampling). Adam moves every weight by about the learning rate whatever
+the gradient's size, and keeps moving on its momentum through steps whose gradient is zero, so
+steps on one or two informative prompts (or none) random-walk the policy: that is how RFT
+collapsed on tasks where the policy rarely succeeds.
 """
 from __future__ import annotations
 
