@@ -211,6 +211,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
     model, tokenizer = instantiate(cfg.model)
     encoder = Encoder(tokenizer, cfg.model.get("max_length") or getattr(model.config, "max_position_embeddings", None))
+    adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters")
+    model = adapter.wrap(model)
     module = ContinualModule(
         model,
         tokenizer,
@@ -219,6 +221,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler),
         encoder=encoder,
+        adapter=adapter,
     )
     tracker = None
     trainer_factory = instantiate(cfg.trainer)
@@ -256,7 +259,9 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         if checkpoints:
             checkpoints.extra_state = lambda: {"wandb": tracker.state_dict()}
     n_params = sum(p.numel() for p in model.parameters())
-    log.info("stream %s | model %s (%.2fM parameters) | run folder %s", stream.names, type(model).__name__, n_params / 1e6, run_dir)
+    n_trained = sum(p.numel() for _, p in module.named_trainable_parameters())
+    log.info("stream %s | model %s (%.2fM parameters, %.3fM trained) | run folder %s",
+             stream.names, type(model).__name__, n_params / 1e6, n_trained / 1e6, run_dir)  # fmt: skip
     if checkpoint:
         task, done = checkpoint["cl"]["task"], checkpoint["cl"]["batches_done"]
         where = f"after task {task} ({stream.names[task]}) and its evaluation"

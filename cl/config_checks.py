@@ -113,13 +113,20 @@ def check_parts(cfg: DictConfig) -> None:
     from hydra.errors import InstantiationException
     from hydra.utils import instantiate
 
-    parts = [("objective", cfg.objective), *((f"strategy.{name}", body) for name, body in cfg.strategy.items())]
+    parts = [("adapter", cfg.adapter), ("objective", cfg.objective),
+             *((f"strategy.{name}", body) for name, body in cfg.strategy.items())]  # fmt: skip
+    built = {}
     for key, body in parts:
         try:
-            instantiate(body)
+            built[key] = instantiate(body)
         except InstantiationException as err:
             cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
             raise ConfigError(f"{key}: {cause}") from None
+    adapter = built["adapter"]
+    for key, part in built.items():
+        if adapter.name != "none" and getattr(part, "needs_full_model", False):
+            raise ConfigError(f"{key} freezes or resets the model's own weights, which adapter={adapter.name} keeps "
+                              "frozen: use it with adapter=none, or drop it")  # fmt: skip
 
 
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:

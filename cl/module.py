@@ -6,6 +6,7 @@ from typing import Callable, Sequence
 import lightning as L
 import torch
 
+from cl.adapters import NoAdapter
 from cl.objectives.base import Objective
 from cl.strategies.base import Strategy
 from cl.streams.encoding import Encoder, to_device
@@ -37,9 +38,14 @@ class ContinualModule(L.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer] = torch.optim.AdamW,
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: Encoder | None = None,
+        adapter: NoAdapter | None = None,
     ) -> None:
+        """`model` is already wrapped by `adapter` (cl.adapters), if any."""
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
+        self.adapter = adapter or NoAdapter()
+        # what training may change (all weights, or an adapter's), fixed before any strategy freezes some
+        self.trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
         self.encoder = encoder or Encoder(tokenizer)  # tasks' examples -> ids (strategies encode with it)
         self.objective, self.strategies = objective, list(strategies)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
@@ -55,6 +61,7 @@ class ContinualModule(L.LightningModule):
     def begin_task(self, index: int, task: Task) -> None:
         self.task_index, self.task = index, task
         self.seen_tasks[index] = task
+        self.adapter.before_task(self.model, index)
         for s in self.strategies:
             s.before_task(self, index, task)
 
@@ -69,6 +76,13 @@ class ContinualModule(L.LightningModule):
     def end_task(self, index: int, task: Task) -> None:
         for s in self.strategies:
             s.after_task(self, index, task)
+        self.adapter.after_task(self.model, index, task.name)
+
+    def named_trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """The parameters training may change (`trainable_names`), whether or not a strategy has
+        frozen some of them for the current task."""
+        params = dict(self.model.named_parameters())
+        return [(n, params[n]) for n in self.trainable_names]
 
     # -- continual state (checkpoints) ----------------------------------------------------------
     def continual_state(self) -> dict:

@@ -26,6 +26,8 @@ from tests.helpers import cl_run
         (["strategy=replay", "strategy.replay.size=-10"], "strategy.replay: buffer size must be >= 1 example, got -10"),
         (["strategy=ewc", "strategy.ewc.lambda_=-1"], "strategy.ewc: lambda_ must be >= 0, got -1"),
         (["strategy=hft", "strategy.hft.fraction=1.5"], "strategy.hft: fraction must be in [0, 1], got 1.5"),
+        (["adapter=lora", "strategy=hft"], "strategy.hft freezes or resets the model's own weights, which adapter=lora keeps frozen"),
+        (["adapter=lora", "adapter.rank=0"], "adapter: invalid LoRA options, need rank >= 1"),
         (["strategy=[replay,ewc,replay]"], "strategy 'replay' appears twice in strategy=['replay', 'ewc', 'replay']"),
         (["paths.output_dir=a_file/runs"], "cannot write runs into 'a_file/runs'"),
         (["resume=/no/such/run"], "resume=/no/such/run: no such folder. Give a run folder"),

@@ -17,7 +17,13 @@ from cl.streams.encoding import Collator, Encoder, encode
 def _module(tiny):
     model, tok = tiny
     return SimpleNamespace(model=model, tokenizer=tok, encoder=Encoder(tok), task_index=0, logits=lambda b: model(
-        input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits)  # fmt: skip
+        input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, **_trainable(model))  # fmt: skip
+
+
+def _trainable(model):
+    """What ContinualModule tells strategies about the parameters training may change: all here."""
+    names = [n for n, _ in model.named_parameters()]
+    return {"trainable_names": names, "named_trainable_parameters": lambda: list(model.named_parameters())}
 
 
 def _batch(tok, task, n=8):
@@ -129,7 +135,7 @@ def test_si_importance_matches_the_closed_form_on_a_quadratic():
     a, t, lr, steps, xi = torch.tensor([1.0, 3.0]), torch.tensor([0.5, -1.0]), 0.1, 12, 0.1
     model = torch.nn.Module()
     model.theta = torch.nn.Parameter(torch.tensor([2.0, 1.0]))
-    module = SimpleNamespace(model=model)
+    module = SimpleNamespace(model=model, **_trainable(model))
     theta0 = model.theta.detach().clone()
     si, opt = SI(c=1.0, xi=xi), torch.optim.SGD(model.parameters(), lr=lr)
     si.before_task(module, 0, None)

@@ -32,9 +32,14 @@ class ModuleView(Protocol):
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The model's logits on the step's batch (one forward per step, shared)."""
 
+    def named_trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
+        """The parameters training may change: all of the model's, or an adapter's."""
+
 
 class Strategy:
     """Plain sequential fine-tuning when used alone (`strategy=naive`)."""
+
+    needs_full_model = False  # True: it freezes or resets base weights, meaningless with an adapter
 
     def before_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called before the optimizer for task `index` is built (freeze, anchor, reset...)."""

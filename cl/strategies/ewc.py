@@ -18,16 +18,18 @@ from cl.streams.encoding import IGNORE, collate_to
 FISHER_KINDS = ("empirical", "sampled")
 
 
-def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable) -> Tensors:
-    """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each)."""
-    fisher = {n: torch.zeros_like(p) for n, p in model.named_parameters()}  # frozen ones stay 0
+def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, names: list[str] | None = None) -> Tensors:
+    """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each),
+    for the parameters `names` (default: all)."""
+    params = dict(model.named_parameters())
+    fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}  # frozen ones stay 0
     count = 0
     for batch in batches:
         model.zero_grad(set_to_none=True)
         loss_fn(model, batch).backward()
-        for n, p in model.named_parameters():
-            if p.grad is not None:
-                fisher[n] += p.grad.detach() ** 2
+        for n in fisher:
+            if params[n].grad is not None:
+                fisher[n] += params[n].grad.detach() ** 2
         count += 1
     model.zero_grad(set_to_none=True)
     return {n: f / max(count, 1) for n, f in fisher.items()}
@@ -71,7 +73,7 @@ class EWC(QuadraticPenalty):
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
         pad = module.tokenizer.pad_token_id
         batches = (collate_to([e], pad, device) for e in module.encoder.encode(task, examples))
-        return diagonal_fisher(model, batches, self.nll)
+        return diagonal_fisher(model, batches, self.nll, module.trainable_names)
 
     def state_dict(self):
         return {**super().state_dict(), "rng": self.rng.getstate()}

@@ -17,6 +17,8 @@ log = logging.getLogger("cl")
 
 
 class HFT(Strategy):
+    needs_full_model = True
+
     def __init__(
         self,
         fraction: float = 0.5,

@@ -15,8 +15,9 @@ from cl.strategies.base import Strategy
 Tensors = dict[str, torch.Tensor]
 
 
-def snapshot(model: torch.nn.Module) -> Tensors:
-    return {n: p.detach().clone() for n, p in model.named_parameters()}
+def snapshot(module) -> Tensors:
+    """The values of the parameters training may change (all, or an adapter's)."""
+    return {n: p.detach().clone() for n, p in module.named_trainable_parameters()}
 
 
 def non_negative(name: str, value: float) -> float:
@@ -38,7 +39,7 @@ class QuadraticPenalty(Strategy):
         raise NotImplementedError
 
     def after_task(self, module, index, task):
-        importance, anchor = self.importance(module, index, task), snapshot(module.model)
+        importance, anchor = self.importance(module, index, task), snapshot(module)
         if self.online and self.terms:
             old = self.terms[0][0]
             importance = {n: self.decay * old[n] + imp for n, imp in importance.items()}
@@ -71,4 +72,4 @@ class L2(QuadraticPenalty):
         super().__init__(non_negative("lambda_", lambda_) / 2, online=True, decay=0.0)
 
     def importance(self, module, index, task):
-        return {n: torch.ones_like(p) for n, p in module.model.named_parameters()}
+        return {n: torch.ones_like(p) for n, p in module.named_trainable_parameters()}

@@ -16,6 +16,8 @@ TARGETS = ("pretrained", "task_start")
 
 
 class Reset(Strategy):
+    needs_full_model = True
+
     def __init__(
         self,
         fraction: float = 0.5,

@@ -21,7 +21,7 @@ class SI(QuadraticPenalty):
         self._step: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}  # (grad, weights) of the step under way
 
     def before_task(self, module, index, task):
-        self.start = snapshot(module.model)
+        self.start = snapshot(module)
         self.w = {}
 
     def after_backward(self, module):
@@ -37,7 +37,7 @@ class SI(QuadraticPenalty):
         self._step = {}
 
     def importance(self, module, index, task):
-        now = snapshot(module.model)
+        now = snapshot(module)
         importance = {}
         for n, theta in now.items():
             w = self.w.get(n, torch.zeros_like(theta)).to(theta.device)

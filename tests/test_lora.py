@@ -1,0 +1,119 @@
+"""LoRA through peft: what trains, what strategies see, what is saved."""
+from functools import partial
+
+import pytest
+import torch
+
+from cl.adapters import LoRA, merge_and_reset
+from cl.loop import ContinualLoop, TrainingPlan
+from cl.models import tiny_llama
+from cl.module import ContinualModule
+from cl.objectives import RFT, SFT
+from cl.streams import Stream
+from cl.streams.encoding import Collator, encode
+from tests.test_checkpoint import _tasks, build_strategy, make_trainer
+
+SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+COMPOSABLE = ["replay", "derpp", "lwf", "agem", "ewc", "online_ewc", "l2", "si", "joint"]
+
+
+def lora_module(strategies=(), objective=None, **options):
+    model, tok = tiny_llama(**SIZES)
+    adapter = LoRA(rank=4, **options)
+    model = adapter.wrap(model)
+    optimizer = partial(torch.optim.AdamW, lr=3e-3)
+    return ContinualModule(model.train(), tok, objective or SFT(), strategies, optimizer, adapter=adapter)
+
+
+def run(module, steps=8):
+    loop = ContinualLoop(module, Stream(_tasks()), make_trainer, TrainingPlan(steps, 8, 32, seed=0))
+    return loop.run()
+
+
+def base_weights(model):
+    return {n: p.detach().clone() for n, p in model.named_parameters() if "lora_" not in n}
+
+
+def test_lora_trains_only_the_adapter_and_the_optimizer_holds_only_it():
+    module = lora_module()
+    before, lora_b = base_weights(module.model), {n: p.detach().clone() for n, p in module.model.named_parameters()
+                                                  if "lora_B" in n}  # fmt: skip
+    assert module.trainable_names and all("lora_" in n for n in module.trainable_names)
+    run(module)
+    after = base_weights(module.model)
+    assert before.keys() == after.keys() and all(torch.equal(before[n], after[n]) for n in before)
+    assert all(not torch.equal(p, lora_b[n]) for n, p in module.model.named_parameters() if n in lora_b)
+    optimizer = module.configure_optimizers()
+    held = {id(p) for group in optimizer.param_groups for p in group["params"]}
+    assert held == {id(p) for _, p in module.named_trainable_parameters()}
+
+
+@pytest.mark.parametrize("name", COMPOSABLE)
+def test_every_composable_strategy_trains_with_lora(name):
+    module = lora_module([build_strategy(name)])
+    before = base_weights(module.model)
+    R = run(module, steps=6)
+    assert R.shape == (3, 2) and torch.isfinite(torch.tensor(R)).all()
+    assert all(torch.equal(p, module.model.get_parameter(n)) for n, p in before.items())
+
+
+def test_rft_with_kl_runs_on_the_adapter():
+    module = lora_module(objective=RFT(group_size=2, max_new_tokens=3, kl_beta=0.05, min_kept=0.0,
+                                       filter_all_wrong=False))  # fmt: skip
+    before = base_weights(module.model)
+    R = run(module, steps=3)
+    assert R.shape == (3, 2)
+    assert all(torch.equal(p, module.model.get_parameter(n)) for n, p in before.items())
+
+
+def test_ewc_covers_exactly_the_adapter_parameters():
+    ewc = build_strategy("ewc")
+    module = lora_module([ewc])
+    run(module, steps=6)
+    importance, anchor = ewc.terms[0]
+    assert set(importance) == set(anchor) == set(module.trainable_names)
+    with torch.no_grad():
+        for _, p in module.named_trainable_parameters():
+            p.add_(0.01)
+    module.model.zero_grad()
+    ewc.penalty(module, None).backward()
+    grads = {n: p.grad for n, p in module.model.named_parameters()}
+    assert all(grads[n] is None for n in grads if "lora_" not in n)
+    assert sum(float(grads[n].abs().sum()) for n in module.trainable_names) > 0
+
+
+def test_each_task_adapter_is_saved_in_peft_format_and_reloads_with_the_same_logits(tmp_path):
+    from peft import PeftModel
+
+    module = lora_module(save_dir=tmp_path / "adapters")
+    run(module)
+    saved = sorted(p.name for p in (tmp_path / "adapters").iterdir())
+    assert saved == ["task0-copy", "task1-shift"]
+    assert (tmp_path / "adapters" / "task1-shift" / "adapter_config.json").is_file()
+    base, tok = tiny_llama(**SIZES)  # the same base weights, untouched by training
+    reloaded = PeftModel.from_pretrained(base, tmp_path / "adapters" / "task1-shift").eval()
+    batch = Collator(tok.pad_token_id)(encode(tok, _tasks()[1].eval[:4]))
+    with torch.no_grad():
+        ours = module.model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        theirs = reloaded(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(ours, theirs, atol=1e-6)
+
+
+def test_merging_keeps_the_function_and_starts_a_fresh_adapter():
+    module = lora_module(across_tasks="merge")
+    with torch.no_grad():  # an adapter that does something
+        for n, p in module.model.named_parameters():
+            if "lora_B" in n:
+                p.normal_(0, 0.1)
+    model, tok = module.model.eval(), module.tokenizer
+    batch = Collator(tok.pad_token_id)(encode(tok, _tasks()[0].eval[:4]))
+    with torch.no_grad():
+        before = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        merge_and_reset(model)
+        after = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(before, after, atol=1e-5)
+    assert all(float(p.abs().sum()) == 0 for n, p in model.named_parameters() if "lora_B" in n)
+    base = base_weights(module.model)
+    assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_A" in n)
+    module.adapter.before_task(model, 1)  # the second task merges again: B is zero, so nothing changes
+    assert all(torch.equal(p, model.get_parameter(n)) for n, p in base.items())
