@@ -117,3 +117,25 @@ def test_merging_keeps_the_function_and_starts_a_fresh_adapter():
     assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_A" in n)
     module.adapter.before_task(model, 1)  # the second task merges again: B is zero, so nothing changes
     assert all(torch.equal(p, model.get_parameter(n)) for n, p in base.items())
+
+
+def test_the_lwf_teacher_of_an_adapter_keeps_only_the_adapter_and_gives_the_task_start_logits():
+    lwf = build_strategy("lwf")
+    module = lora_module([lwf])
+    tasks = _tasks()
+    batch = Collator(module.tokenizer.pad_token_id)(encode(module.tokenizer, tasks[1].train[:4]))
+    module.begin_task(1, tasks[1])
+    stored = lwf.teacher.state_dict()
+    assert not stored["whole"] and set(stored["weights"]) == set(module.trainable_names)
+    with torch.no_grad():
+        start = module.model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        for n, p in module.named_trainable_parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    module.model.train()
+    module._step_logits = None
+    loss = lwf.penalty(module, batch)  # the student's forward is in the graph when the teacher runs
+    loss.backward()
+    assert float(loss) > 0 and all(p.grad is not None for _, p in module.named_trainable_parameters())
+    teacher = lwf.teacher.get(module.model)
+    logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(logits, start, atol=1e-6) and module.model.training

@@ -13,13 +13,12 @@ collapsed on tasks where the policy rarely succeeds.
 """
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
 import torch
 from torch.utils.checkpoint import checkpoint
 
-from cl.models.frozen import FrozenCopy
+from cl.models.frozen import FrozenCopy, dropout_off
 from cl.objectives.collapse import CollapseWatch
 from cl.objectives.base import Objective
 from cl.objectives.rollout import sample_completions
@@ -149,22 +148,6 @@ def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, t
             parts.append(_chunk_logprobs(*chunk, temperature))
     logprobs, entropy = (torch.cat(x) for x in zip(*parts))
     return logprobs.masked_fill(~mask, 0.0), entropy
-
-
-@contextmanager
-def dropout_off(model: torch.nn.Module):
-    """Within the block, `model` runs without dropout, as when it sampled (in eval mode), while
-    gradients still flow; modules that checkpoint gradients stay in train mode, which they
-    need to do so. Each module's mode is restored afterwards."""
-    modes = [(m, m.training) for m in model.modules()]
-    for m, _ in modes:
-        if not getattr(m, "gradient_checkpointing", False):
-            m.training = False
-    try:
-        yield
-    finally:
-        for m, training in modes:
-            m.training = training
 
 
 def row_checkers(module, task_ids: list[int]) -> list:
@@ -336,7 +319,7 @@ class RFT(Objective):
             return
         self._task_index, self._stored, self._pending = module.task_index, None, []
         if self.kl_beta > 0:
-            self._reference.take(module.model)
+            self._reference.take(module.model, module.trainable_names)
 
     def _rollout(self, module, batch) -> tuple[_Stored | None, dict]:
         """Sample, reward and filter: the kept rows (None if no group is kept) and the rollout's logs."""

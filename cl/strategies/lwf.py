@@ -33,7 +33,7 @@ class LwF(Strategy):
 
     def before_task(self, module, index, task):
         if index > 0:
-            self.teacher.take(module.model)
+            self.teacher.take(module.model, module.trainable_names)
 
     def penalty(self, module, batch):
         teacher_model = self.teacher.get(module.model)
