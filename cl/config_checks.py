@@ -127,6 +127,8 @@ def check_parts(cfg: DictConfig) -> None:
         if adapter.name != "none" and getattr(part, "needs_full_model", False):
             raise ConfigError(f"{key} freezes or resets the model's own weights, which adapter={adapter.name} keeps "
                               "frozen: use it with adapter=none, or drop it")  # fmt: skip
+        if adapter.name != "lora" and getattr(part, "needs_adapter", False):
+            raise ConfigError(f"{key} adds a LoRA adapter per task: it needs adapter=lora (got adapter={adapter.name})")
 
 
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:

@@ -104,6 +104,7 @@ class ContinualModule(L.LightningModule):
         self.objective.load_state_dict(state["objective"])
         for strategy, s in zip(self.strategies, state["strategies"]):
             strategy.load_state_dict(s)
+            strategy.restore_structure(self)
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """Batches are flat dicts of tensors (and prompt texts): move them directly (Lightning's

@@ -22,6 +22,7 @@ from omegaconf import OmegaConf
 from cl.checkpoint import CheckpointFolder, checkpoint_name
 from cl.loop import ContinualLoop, TrainingPlan
 from cl.module import ContinualModule
+from cl.adapters import LoRA
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
 from tests.helpers import results
@@ -71,7 +72,10 @@ def _midway(tiny, strategies, objective=None, steps=6):
     """A module trained on task 0 and halfway into task 1 (the state a checkpoint holds)."""
     model, tok = tiny
     tasks = _tasks()
-    module = ContinualModule(model.train(), tok, objective or SFT(), strategies, partial(torch.optim.AdamW, lr=3e-3))
+    adapter = LoRA(rank=4) if any(s.needs_adapter for s in strategies) else None  # O-LoRA
+    model = adapter.wrap(model) if adapter else model
+    module = ContinualModule(model.train(), tok, objective or SFT(), strategies, partial(torch.optim.AdamW, lr=3e-3),
+                             adapter=adapter)  # fmt: skip
     loop = ContinualLoop(module, Stream(tasks), make_trainer, TrainingPlan(steps, 8, 64, seed=0))
     module.begin_task(0, tasks[0])
     loop.fit(loop.train_data[0], steps, "a")

@@ -139,3 +139,46 @@ def test_the_lwf_teacher_of_an_adapter_keeps_only_the_adapter_and_gives_the_task
     teacher = lwf.teacher.get(module.model)
     logits = teacher(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     assert torch.allclose(logits, start, atol=1e-6) and module.model.training
+
+
+# -- O-LoRA --------------------------------------------------------------------------------------
+def test_olora_orthogonality_term_matches_a_hand_computation_and_old_adapters_stay_frozen():
+    from cl.strategies import OLoRA
+
+    olora = OLoRA(lambda_1=0.5, lambda_2=0.1)
+    module = lora_module([olora])
+    tasks = _tasks()
+    loop = ContinualLoop(module, Stream(tasks), make_trainer, TrainingPlan(6, 8, 32, seed=0))
+    for i, task in enumerate(tasks):
+        module.begin_task(i, task)
+        loop.fit(loop.train_data[i], 6, task.name)
+        module.end_task(i, task)
+        if i == 0:
+            first = {n: p.detach().clone() for n, p in module.model.named_parameters() if ".default." in n}
+    assert olora.adapters == ["default", "task1"]
+    model = module.model
+    assert all(torch.equal(p, model.get_parameter(n)) for n, p in first.items())  # task 0's adapter untouched
+    layers = [m for m in model.modules() if hasattr(m, "lora_A") and "task1" in m.lora_A]
+    assert layers and set(model.base_model.active_adapters) == {"default", "task1"}
+    by_hand = sum(float((m.lora_A["default"].weight @ m.lora_A["task1"].weight.T).abs().sum()) for m in layers)
+    norm = sum(float((p**2).sum()) for n, p in model.named_parameters() if ".task1." in n)
+    assert by_hand > 0 and float(olora.penalty(module, None)) == pytest.approx(0.5 * by_hand + 0.1 * norm, rel=1e-5)
+    trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+    assert trainable and all(".task1." in n for n in trainable)
+
+
+def test_olora_adapters_come_back_on_a_resumed_run_before_the_weights():
+    from cl.strategies import OLoRA
+
+    trained = lora_module([OLoRA()])
+    tasks = _tasks()
+    ContinualLoop(trained, Stream(tasks), make_trainer, TrainingPlan(4, 8, 32, seed=0)).run()
+    state, weights = trained.continual_state(), trained.state_dict()
+    fresh = lora_module([OLoRA()])
+    fresh.load_continual_state(state, tasks)
+    fresh.load_state_dict(weights)  # fails if the task1 adapter were missing
+    batch = Collator(trained.tokenizer.pad_token_id)(encode(trained.tokenizer, tasks[1].eval[:4]))
+    with torch.no_grad():
+        a = trained.model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        b = fresh.model.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.equal(a, b)

@@ -5,9 +5,10 @@ from cl.strategies.ewc import EWC
 from cl.strategies.hft import HFT
 from cl.strategies.joint import Joint
 from cl.strategies.lwf import LwF
+from cl.strategies.olora import OLoRA
 from cl.strategies.quadratic import L2
 from cl.strategies.replay import Replay
 from cl.strategies.reset import Reset
 from cl.strategies.si import SI
 
-__all__ = ["AGEM", "DERpp", "EWC", "HFT", "Joint", "L2", "LwF", "Naive", "Replay", "Reset", "SI", "Strategy"]
+__all__ = ["AGEM", "DERpp", "EWC", "HFT", "Joint", "L2", "LwF", "Naive", "OLoRA", "Replay", "Reset", "SI", "Strategy"]

@@ -40,6 +40,7 @@ class Strategy:
     """Plain sequential fine-tuning when used alone (`strategy=naive`)."""
 
     needs_full_model = False  # True: it freezes or resets base weights, meaningless with an adapter
+    needs_adapter = False  # True: it works on the adapter's structure (O-LoRA), needs adapter=lora
 
     def before_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called before the optimizer for task `index` is built (freeze, anchor, reset...)."""
@@ -47,6 +48,10 @@ class Strategy:
     def resume_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called instead of `before_task` when a run resumes inside task `index`: put back on
         the model what `before_task` set there and the weights do not hold (frozen parameters)."""
+
+    def restore_structure(self, module: ModuleView) -> None:
+        """Called on a resumed run once `load_state_dict` is done and before the weights are
+        loaded: add back to the model what the strategy added to it (O-LoRA's adapters)."""
 
     def train_batch(self, module: ModuleView, batch: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """May replace the batch, e.g. mix in examples from memory."""
