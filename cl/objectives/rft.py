@@ -266,7 +266,8 @@ class RFT(Objective):
         self._sync_task(module)
         if self._stored is not None and self._stored.passes_left > 0:
             self._stored.passes_left -= 1
-            return self._policy_loss(module.model, self._stored)
+            loss, logs = self._policy_loss(module.model, self._stored)
+            return loss, {**logs, "train/stepped": 1.0}
         kept, logs = self._rollout(module, batch)
         if kept is not None:
             self._pending.append(kept)
