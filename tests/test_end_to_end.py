@@ -75,10 +75,17 @@ def test_local_pretrained_model_directory(tmp_path):
     model.save_pretrained(tmp_path / "model")
     tok.save_pretrained(tmp_path / "model")
     proc = cl_run(tmp_path, "model=pretrained", f"model.path={tmp_path / 'model'}", "logger=none", *QUICK,
-                  "checkpoint.every_n_steps=0")  # fmt: skip
+                  "checkpoint.every_n_steps=0", "trainer.log_every_n_steps=1")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     n = sum(p.numel() for p in model.parameters())
-    assert f"({n / 1e6:.2f}M parameters)" in proc.stdout
+    assert f"({n / 1e6:.2f}M parameters, {n / 1e6:.3f}M trained)" in proc.stdout
+    # every step's values are in train_log.csv (W&B off): 4 tasks x 3 steps of loss and gradient norm
+    import csv
+
+    rows = list(csv.DictReader(open(tmp_path / "run" / "train_log.csv")))
+    losses = [(r["task"], r["step"]) for r in rows if r["metric"] == "train/loss"]
+    assert losses == [(t, str(s)) for t in ("reverse", "sort", "shift", "copy") for s in range(3)]
+    assert sum(r["metric"] == "train/grad_norm" for r in rows) == 12
     # the loader gives back exactly the saved weights
     from cl.models.build import pretrained
 

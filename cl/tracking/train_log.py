@@ -19,9 +19,6 @@ class TrainLog(Logger):
     def __init__(self, path: Path, task: Callable[[], str]) -> None:
         super().__init__()
         self.path, self.task = path, task
-        if not path.exists():
-            with open(path, "w", newline="") as f:
-                csv.writer(f).writerow(COLUMNS)
 
     @property
     def name(self) -> str:
@@ -35,6 +32,9 @@ class TrainLog(Logger):
         """The config is in the run folder's config.yaml."""
 
     def log_metrics(self, metrics: dict[str, float], step: int | None = None) -> None:
-        task = self.task()
+        task, new = self.task(), not self.path.exists()  # the file appears with the first values
         with open(self.path, "a", newline="") as f:
-            csv.writer(f).writerows((task, step, k, f"{float(v):.6g}") for k, v in metrics.items() if k != "epoch")
+            writer = csv.writer(f)
+            if new:
+                writer.writerow(COLUMNS)
+            writer.writerows((task, step, k, f"{float(v):.6g}") for k, v in metrics.items() if k != "epoch")
