@@ -302,6 +302,25 @@ def test_loss_through_the_module_is_finite_with_gradient_and_logs(partly_trained
     assert float(logs["train/kl"]) == pytest.approx(0, abs=1e-6)
 
 
+def test_a_null_budget_samples_with_each_tasks_evaluation_budget(partly_trained, copy_task, monkeypatch):
+    import dataclasses
+
+    from cl.evaluation.evaluators import answer_budget
+
+    budgets = []
+    sampler = rft_module.sample_completions
+    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: budgets.append(a[4]) or sampler(*a, **k))
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=4, max_new_tokens=None, min_kept=0.0)
+    batch = batch_of(module.tokenizer, copy_task.train[:8])
+    module.objective.loss(module, batch)
+    short = dataclasses.replace(copy_task, name="short", max_new_tokens=2)
+    module.begin_task(1, short)
+    module.objective.loss(module, batch)
+    assert budgets == [answer_budget(module.encoder, copy_task), 2]
+    assert module.objective._stored.budget == 2  # the constant aggregation divides by it
+
+
 def test_a_batch_with_no_signal_takes_no_step():
     model, tok = tiny_llama(**SIZES)  # untrained: every group is all wrong
     module = ContinualModule(model.train(), tok, RFT(group_size=2, max_new_tokens=3), [], torch.optim.AdamW)

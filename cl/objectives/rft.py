@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from cl.evaluation.evaluators import answer_budget
 from cl.models.frozen import FrozenCopy, dropout_off
 from cl.objectives.collapse import CollapseWatch
 from cl.objectives.base import Objective
@@ -176,6 +177,7 @@ class _Stored:
     passes_left: int
     ref_logp: torch.Tensor | None = None
     old_logp: torch.Tensor | None = None
+    budget: int = 0  # the sampling budget (max new tokens) of the rollout: the constant aggregation's T
 
     def logprobs(self, model, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
         return completion_logprobs(
@@ -199,6 +201,7 @@ class _Stored:
         return _Stored(
             cat("ids", pad, W), cat("attention", 0, W), prompt_lens, cat("completions", pad, T), cat("mask", False, T),
             torch.cat([p.advantages for p in parts]), parts[-1].logs, parts[-1].passes_left, ref,
+            budget=max(p.budget for p in parts),
         )  # fmt: skip
 
 
@@ -214,7 +217,7 @@ class RFT(Objective):
     def __init__(
         self,
         group_size: int = 8,
-        max_new_tokens: int = 8,
+        max_new_tokens: int | None = 8,
         temperature: float = 1.0,
         top_p: float = 1.0,
         format_reward: float = 0.0,
@@ -236,7 +239,7 @@ class RFT(Objective):
             raise ValueError(f"unknown RFT aggregation '{aggregation}'; valid choices: {', '.join(AGGREGATIONS)}")
         checks = {  # rule: (holds, the value as given)
             "group_size >= 2": (group_size >= 2, group_size),
-            "max_new_tokens >= 1": (max_new_tokens >= 1, max_new_tokens),
+            "max_new_tokens >= 1 or null": (max_new_tokens is None or max_new_tokens >= 1, max_new_tokens),
             "passes >= 1": (passes >= 1, passes),
             "temperature > 0": (temperature > 0, temperature),
             "0 < top_p <= 1": (0 < top_p <= 1, top_p),
@@ -258,6 +261,7 @@ class RFT(Objective):
         self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
         self._stored: _Stored | None = None  # the rows of the last step, for its further passes
         self._pending: list[_Stored] = []  # kept rows collected for the next step
+        self._budgets: dict = {}  # per task index, with max_new_tokens null (recomputed, not saved)
         self.watch = CollapseWatch()  # warns when the policy collapses within a task
 
     def loss(self, module, batch):
@@ -301,17 +305,17 @@ class RFT(Objective):
             stored.old_logp = logp.detach()
         loss = clipped_policy_loss(
             logp, stored.old_logp, stored.advantages, stored.mask,
-            self.epsilon_low, self.epsilon_high, self.aggregation, self.max_new_tokens,
+            self.epsilon_low, self.epsilon_high, self.aggregation, stored.budget,
         )  # fmt: skip
         ratio = torch.exp(logp - stored.old_logp)
         kl = torch.zeros((), device=loss.device)
         if stored.ref_logp is not None:
             per_token = k3_kl(logp, stored.ref_logp) * (ratio if self.kl_ratio_weight else 1.0)
-            kl = aggregate(per_token, stored.mask, self.aggregation, self.max_new_tokens)
+            kl = aggregate(per_token, stored.mask, self.aggregation, stored.budget)
             loss = loss + self.kl_beta * kl
         ratio = ratio.detach()
         clipped = clip_fraction(ratio, stored.advantages, stored.mask, self.epsilon_low, self.epsilon_high)
-        entropy = aggregate(entropy, stored.mask, "token", self.max_new_tokens)
+        entropy = aggregate(entropy, stored.mask, "token", stored.budget)
         return loss, {**stored.logs, "train/kl": kl.detach(), "train/entropy": entropy, "train/clip_fraction": clipped}
 
     def _sync_task(self, module) -> None:
@@ -322,13 +326,21 @@ class RFT(Objective):
         if self.kl_beta > 0:
             self._reference.take(module.model, module.trainable_names)
 
+    def _budget(self, module) -> int:
+        """`max_new_tokens`, or (null) the current task's generation budget, as in evaluation."""
+        if self.max_new_tokens is not None:
+            return self.max_new_tokens
+        if module.task_index not in self._budgets:
+            self._budgets[module.task_index] = module.task.max_new_tokens or answer_budget(module.encoder, module.task)
+        return self._budgets[module.task_index]
+
     def _rollout(self, module, batch) -> tuple[_Stored | None, dict]:
         """Sample, reward and filter: the kept rows (None if no group is kept) and the rollout's logs."""
-        tok, G = module.tokenizer, self.group_size
+        tok, G, budget = module.tokenizer, self.group_size, self._budget(module)
         lens = prompt_lengths(batch["labels"])
         prompts = [row[:n] for row, n in zip(batch["input_ids"].tolist(), lens.tolist())]
         rollout = sample_completions(
-            module.model, tok, prompts, G, self.max_new_tokens, self.temperature, self.top_p, use_cache=self.use_cache
+            module.model, tok, prompts, G, budget, self.temperature, self.top_p, use_cache=self.use_cache
         )
         texts = batch["prompts"]  # the checker reads the task's prompt text, not the rendered one
         checks = row_checkers(module, batch["task_ids"].tolist())
@@ -351,7 +363,7 @@ class RFT(Objective):
         prompt_ids = batch["input_ids"].repeat_interleave(G, 0)[rows]
         ids, attention = pack(prompt_ids, prompt_lens, completions, mask, tok.pad_token_id)
         advantages = group_advantages(rewards[keep], self.scale).flatten()
-        stored = _Stored(ids, attention, prompt_lens, completions, mask, advantages, logs, self.passes)
+        stored = _Stored(ids, attention, prompt_lens, completions, mask, advantages, logs, self.passes, budget=budget)
         reference = self._reference.get(module.model)
         if reference is not None:
             with torch.no_grad():
