@@ -134,16 +134,18 @@ def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, t
     sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T] (no
     gradient).
 
-    No [N, T, vocab] tensor is kept: the model computes logits from the first completion
-    position on only (`logits_to_keep`), and the rows are scored in chunks of about 128 MiB
-    whose intermediates are recomputed in the backward pass (activation checkpointing)."""
+    No [N, T, vocab] tensor beyond the logits is kept: the model computes logits from the first
+    completion position on only (`logits_to_keep`), and when they exceed about 128 MiB the rows
+    are scored in chunks of that size whose intermediates are recomputed in the backward pass
+    (activation checkpointing)."""
     first = int(prompt_lens.min()) - 1  # the first position whose logits predict a completion token
     logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
     positions = prompt_lens[:, None] - 1 - first + torch.arange(completions.shape[1], device=ids.device)
     rows = max(1, CHUNK_ELEMENTS // (completions.shape[1] * logits.shape[-1]))
+    recompute = logits.requires_grad and rows < len(logits)  # one chunk: nothing to save by recomputing
     parts = []
     for chunk in zip(logits.split(rows), positions.split(rows), completions.split(rows)):
-        if logits.requires_grad:
+        if recompute:
             parts.append(checkpoint(_chunk_logprobs, *chunk, temperature, use_reentrant=False))
         else:
             parts.append(_chunk_logprobs(*chunk, temperature))
