@@ -226,7 +226,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     tracker = None
     trainer_factory = instantiate(cfg.trainer)
 
-    train_log = TrainLog(run_dir / "train_log.csv", lambda: module.task.name if module.task else "base")
+    train_log = TrainLog(run_dir / "train_log.csv", lambda: module.task_name)
 
     def make_trainer(**overrides):
         return trainer_factory(logger=[train_log, *([tracker.lightning_logger] if tracker else [])], **overrides)

@@ -78,6 +78,11 @@ class ContinualModule(L.LightningModule):
             s.after_task(self, index, task)
         self.adapter.after_task(self.model, index, task.name)
 
+    @property
+    def task_name(self) -> str:
+        """The name of the task being trained ("base" in the base stage, before any task)."""
+        return self.task.name if self.task else "base"
+
     def named_trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
         """The parameters training may change (`trainable_names`), whether or not a strategy has
         frozen some of them for the current task."""
@@ -147,9 +152,9 @@ class ContinualModule(L.LightningModule):
     def on_before_optimizer_step(self, optimizer) -> None:
         """Log the gradient's global norm before clipping (after the strategies' edits)."""
         if self._writes_logs():
-            norms = [p.grad.detach().norm() for p in self.model.parameters() if p.grad is not None]
-            if norms:
-                self.log("train/grad_norm", torch.stack(norms).norm(), batch_size=1)
+            grads = [p.grad.detach() for p in self.model.parameters() if p.grad is not None]
+            if grads:
+                self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
 
     def on_after_backward(self) -> None:
         for s in self.strategies:

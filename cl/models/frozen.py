@@ -87,7 +87,8 @@ class FrozenCopy:
         device = next(live.parameters()).device
         if isinstance(self.model, WithWeights):
             self.model.live = live
-            self.model.weights = {n: w.to(device) for n, w in self.model.weights.items()}
+            if any(w.device != device for w in self.model.weights.values()):
+                self.model.weights = {n: w.to(device) for n, w in self.model.weights.items()}
         elif next(self.model.parameters()).device != device:
             self.model.to(device)
         return self.model

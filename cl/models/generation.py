@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
+import torch
 from transformers import GenerationConfig
+
+from cl.streams.encoding import left_pad
 
 
 @contextmanager
@@ -22,3 +25,13 @@ def only_given_settings(model):
         yield model
     finally:
         model.generation_config = saved
+
+
+@torch.no_grad()
+def new_tokens(model, prompts: list[list[int]], pad_token_id: int, **settings) -> torch.Tensor:
+    """The ids `generate()` adds to the left-padded `prompts` (token ids) with only `settings`
+    (the model's `generation_config` set aside): [len(prompts) x num_return_sequences, T]."""
+    ids, attention = left_pad(prompts, pad_token_id, next(model.parameters()).device)
+    with only_given_settings(model):
+        out = model.generate(input_ids=ids, attention_mask=attention, pad_token_id=pad_token_id, **settings)
+    return out[:, ids.shape[1] :]

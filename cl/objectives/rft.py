@@ -283,9 +283,8 @@ class RFT(Objective):
             self._stored, self._pending = _Stored.merge(self._pending, module.tokenizer.pad_token_id), []
             self._stored.passes_left -= 1
             loss, step_logs = self._policy_loss(module.model, self._stored)
-        task = module.task.name if module.task else "base"
         entropy = float(step_logs["train/entropy"]) if loss is not None else None
-        collapsed = self.watch.update(task, float(logs["train/success_rate"]), entropy)
+        collapsed = self.watch.update(module.task_name, float(logs["train/success_rate"]), entropy)
         return loss, {**logs, **step_logs, "train/stepped": float(loss is not None), "train/collapse": float(collapsed)}
 
     @property

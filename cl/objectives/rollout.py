@@ -6,8 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from cl.models.generation import only_given_settings
-from cl.streams.encoding import left_pad
+from cl.models.generation import new_tokens
 
 
 @dataclass
@@ -51,17 +50,16 @@ def sample_completions(
     distribution: top-k is off and the model's own `generation_config` is set aside.
     """
     device = next(model.parameters()).device
-    ids, attention = left_pad(prompts, tokenizer.pad_token_id, device)
     was_training = model.training
     model.eval()
     try:
-        forked = torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=seed is not None)
-        with only_given_settings(model), forked:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else [], enabled=seed is not None):
             if seed is not None:
                 torch.manual_seed(seed)
-            out = model.generate(
-                input_ids=ids,
-                attention_mask=attention,
+            completions = new_tokens(
+                model,
+                prompts,
+                tokenizer.pad_token_id,
                 do_sample=True,
                 num_return_sequences=group_size,
                 max_new_tokens=max_new_tokens,
@@ -69,12 +67,10 @@ def sample_completions(
                 top_p=top_p,
                 top_k=0,
                 use_cache=use_cache,
-                pad_token_id=tokenizer.pad_token_id,
                 eos_token_id=tokenizer.eos_token_id,
             )
     finally:
         model.train(was_training)
-    completions = out[:, ids.shape[1] :]
     mask = completion_mask(completions, tokenizer.eos_token_id)
     ended = (completions == tokenizer.eos_token_id).any(1)
     lengths = (mask.sum(1) - ended.long()).tolist()

@@ -27,6 +27,7 @@ class ModuleView(Protocol):
     objective: Any  # cl.objectives.base.Objective
     task_index: int | None  # the task being trained
     task: Task | None
+    task_name: str  # the task's name, "base" before any task
     seen_tasks: dict[int, Task]  # by stream index, the current one included
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:

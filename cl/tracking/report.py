@@ -77,13 +77,18 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
     return runs, skipped
 
 
+def by_config(runs: list[Run]) -> dict[str, list[Run]]:
+    """The runs of each configuration (its seeds)."""
+    groups: dict[str, list[Run]] = defaultdict(list)
+    for run in runs:
+        groups[run.config].append(run)
+    return groups
+
+
 def flag_outliers(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
     """Flag each run whose learning accuracy (mean diagonal of R) is more than `gap` below the
     median over its configuration's runs: it did not learn the tasks as the other seeds did."""
-    by_config: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:
-        by_config[run.config].append(run)
-    for rs in by_config.values():
+    for rs in by_config(runs).values():
         median = float(np.median([r.metrics["learning_acc"] for r in rs]))
         for r in rs:
             learned = r.metrics["learning_acc"]
@@ -100,13 +105,10 @@ def metric_names(runs: list[Run]) -> list[str]:
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
     """config -> metric -> (mean, std, number of seeds); std is the population std (ddof 0).
     Flagged runs are in the mean: the tables say how many there are."""
-    by_config: dict[str, list[Run]] = defaultdict(list)
-    for run in runs:
-        by_config[run.config].append(run)
     names = metric_names(runs)
     return {
         config: {m: (float(np.mean(v := [r.metrics[m] for r in rs])), float(np.std(v)), len(rs)) for m in names}
-        for config, rs in sorted(by_config.items())
+        for config, rs in sorted(by_config(runs).items())
     }
 
 
