@@ -34,6 +34,29 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start
 
 
+def tensor_bytes(tensors) -> int:
+    """Bytes held by the tensors among `tensors` (other values are skipped)."""
+    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
+
+
+def optimizer_bytes(opt: torch.optim.Optimizer) -> int:
+    return tensor_bytes(v for state in opt.state.values() for v in state.values())
+
+
+def sft_step(model, opt, batch, keep_grads: bool = False) -> float:
+    """Seconds of one SFT step (answer cross-entropy, backward, optimizer step); `keep_grads`
+    zeroes the gradients instead of freeing them, so they stay allocated between steps."""
+    from cl.objectives.sft import answer_cross_entropy
+
+    start = time.perf_counter()
+    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    loss = answer_cross_entropy(logits, batch["labels"])
+    opt.zero_grad(set_to_none=not keep_grads)
+    loss.backward()
+    opt.step()
+    return time.perf_counter() - start
+
+
 def quiet_trainer(**overrides):
     """A CPU Trainer with no logger, progress bar, checkpointing or summary."""
     import lightning as L

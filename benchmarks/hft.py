@@ -10,19 +10,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 from types import SimpleNamespace
 
 import torch
 
-from benchmarks.common import adamw, default_model, default_tasks
-from cl.objectives.sft import answer_cross_entropy
+from benchmarks.common import adamw, default_model, default_tasks, optimizer_bytes, sft_step
 from cl.strategies import HFT
 from cl.streams.encoding import Collator, encode
-
-
-def optimizer_bytes(opt: torch.optim.Optimizer) -> int:
-    return sum(v.numel() * v.element_size() for s in opt.state.values() for v in s.values() if torch.is_tensor(v))
 
 
 def arm(hft: HFT | None, hidden: int, layers: int, tok_task):
@@ -31,15 +25,6 @@ def arm(hft: HFT | None, hidden: int, layers: int, tok_task):
         hft.before_task(SimpleNamespace(model=model), 0, tok_task)
     opt = adamw(1e-4)([p for p in model.parameters() if p.requires_grad])
     return model, tok, opt
-
-
-def step(model, opt, batch) -> float:
-    start = time.perf_counter()
-    loss = answer_cross_entropy(model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits, batch["labels"])
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    opt.step()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -59,7 +44,7 @@ def main() -> None:
     times = {"full": [], "hft": []}
     for i, batch in enumerate(batches):
         for name, model, opt in (("full", full_model, full_opt), ("hft", hft_model, hft_opt)):
-            t = step(model, opt, batch)
+            t = sft_step(model, opt, batch)
             if i >= 2:  # warm-up steps excluded
                 times[name].append(t)
     full_t, hft_t = statistics.median(times["full"]), statistics.median(times["hft"])

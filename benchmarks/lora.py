@@ -14,40 +14,25 @@ from __future__ import annotations
 import argparse
 import copy
 import statistics
-import time
 from pathlib import Path
 
 import torch
 
+from benchmarks.common import optimizer_bytes, sft_step, tensor_bytes
 from cl.adapters import LoRA
 from cl.models import smollm2
-from cl.objectives.sft import answer_cross_entropy
 from cl.streams import file_task
 from cl.streams.encoding import Collator, Encoder
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 
 
-def tensor_bytes(tensors) -> int:
-    return sum(t.numel() * t.element_size() for t in tensors if torch.is_tensor(t))
-
-
 def held_bytes(model: torch.nn.Module, opt: torch.optim.Optimizer) -> dict[str, int]:
     return {
         "weights": tensor_bytes(model.parameters()),
         "gradients": tensor_bytes(p.grad for p in model.parameters() if p.grad is not None),
-        "optimizer": tensor_bytes(v for s in opt.state.values() for v in s.values()),
+        "optimizer": optimizer_bytes(opt),
     }
-
-
-def step(model, opt, batch) -> float:
-    start = time.perf_counter()
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    loss = answer_cross_entropy(logits, batch["labels"])
-    opt.zero_grad(set_to_none=False)  # the gradients stay allocated, as in a training loop
-    loss.backward()
-    opt.step()
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -71,7 +56,7 @@ def main() -> None:
     times = {name: [] for name in arms}
     for i, batch in enumerate(batches):
         for name, (model, opt) in arms.items():
-            t = step(model, opt, batch)
+            t = sft_step(model, opt, batch, keep_grads=True)  # the gradients count as held memory
             if i >= 2:
                 times[name].append(t)
     held = {name: held_bytes(*arms[name]) for name in arms}
