@@ -48,7 +48,7 @@ def warm_start(task: Task, steps: int = 300) -> dict:
 def cl_run(task, weights, args) -> float:
     model, tok = default_model()
     model.load_state_dict(weights)
-    objective = RFT(group_size=args.group, max_new_tokens=args.max_new_tokens, aggregation="token", filter_all_wrong=False)
+    objective = RFT(group_size=args.group, max_new_tokens=args.max_new_tokens, aggregation="token", group_filter="none")
     module = ContinualModule(model.train(), tok, objective, [], adamw(args.lr))
     module.begin_task(0, task)
     trainer = lambda **kw: quiet_trainer(gradient_clip_val=1.0, **kw)  # noqa: E731

@@ -115,10 +115,10 @@ def test_lwf_teacher_comes_back_from_its_weights(tiny):
 
 
 def test_rft_state_with_a_stored_rollout_and_reference_round_trips(tiny):
-    rft = RFT(group_size=4, max_new_tokens=4, kl_beta=0.1, passes=3, filter_all_wrong=False)
+    rft = RFT(group_size=4, max_new_tokens=4, kl_beta=0.1, passes=3, group_filter="none")
     module, loop = _midway(tiny, [], objective=rft, steps=4)  # 2 steps into task 1: one pass left
     assert rft._stored is not None and rft._stored.passes_left == 1
-    fresh = RFT(group_size=4, max_new_tokens=4, kl_beta=0.1, passes=3, filter_all_wrong=False)
+    fresh = RFT(group_size=4, max_new_tokens=4, kl_beta=0.1, passes=3, group_filter="none")
     fresh.load_state_dict(through_a_file(rft.state_dict()))
     assert same(fresh.state_dict(), rft.state_dict())
     batch = next(iter(loop.train_loader(loop.train_data[1], 1, "c")))

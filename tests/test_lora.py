@@ -59,7 +59,7 @@ def test_every_composable_strategy_trains_with_lora(name):
 
 def test_rft_with_kl_runs_on_the_adapter():
     module = lora_module(objective=RFT(group_size=2, max_new_tokens=3, kl_beta=0.05, min_kept=0.0,
-                                       filter_all_wrong=False))  # fmt: skip
+                                       group_filter="none"))  # fmt: skip
     before = base_weights(module.model)
     R = run(module, steps=3)
     assert R.shape == (3, 2)

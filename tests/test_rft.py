@@ -158,10 +158,14 @@ def test_k3_kl_is_zero_for_equal_policies_and_positive_otherwise():
 
 def test_filtering_drops_exactly_the_configured_groups():
     success = torch.tensor([[False, False, False], [True, False, True], [True, True, True], [False, True, False]])
-    assert keep_groups(success, True, False).tolist() == [False, True, True, True]
-    assert keep_groups(success, True, True).tolist() == [False, True, False, True]
-    assert keep_groups(success, False, True).tolist() == [True, True, False, True]
-    assert keep_groups(success, False, False).tolist() == [True] * 4
+    rewards = success.float()
+    assert keep_groups(rewards, success, "zero_variance").tolist() == [False, True, False, True]
+    assert keep_groups(rewards, success, "no_success").tolist() == [False, True, True, True]
+    assert keep_groups(rewards, success, "none").tolist() == [True] * 4
+    # a graded reward (ROUGE): groups without any success still differ, and equal grades do not
+    graded = torch.tensor([[0.2, 0.3, 0.2], [0.4, 0.4, 0.4], [0.0, 0.0, 0.0], [1.0, 0.6, 1.0]])
+    assert keep_groups(graded, graded > 0.5, "zero_variance").tolist() == [True, False, False, True]
+    assert keep_groups(graded, graded > 0.5, "no_success").tolist() == [False, False, False, True]
 
 
 def test_invalid_options_name_the_valid_choices():
@@ -169,6 +173,8 @@ def test_invalid_options_name_the_valid_choices():
         RFT(aggregation="mean")
     with pytest.raises(ValueError, match="group, batch, none"):
         RFT(scale="std")
+    with pytest.raises(ValueError, match="zero_variance, no_success, none"):
+        RFT(group_filter="all_wrong")
     with pytest.raises(ValueError, match="group_size >= 2"):
         RFT(group_size=1)
 
@@ -243,7 +249,7 @@ def test_the_models_generation_config_changes_neither_sampling_nor_greedy_decodi
 def test_the_policy_is_trained_without_dropout_so_the_first_pass_ratio_is_one(partly_trained, copy_task):
     from transformers import LlamaForCausalLM
 
-    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, group_filter="none")
     config = module.model.config
     config.attention_dropout = 0.5
     module.model = LlamaForCausalLM(config).train()
@@ -265,7 +271,7 @@ def test_reference_loss_scores_a_fresh_rollout_and_leaves_the_stored_one(partly_
     sampler = rft_module.sample_completions
     monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: calls.append(a[2]) or sampler(*a, **k))
     torch.manual_seed(0)
-    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, group_filter="none")
     module.objective.loss(module, batch_of(module.tokenizer, copy_task.train[:16]))
     stored = module.objective._stored
     memory = batch_of(module.tokenizer, copy_task.train[40:44])
@@ -371,7 +377,7 @@ def test_passes_reuse_one_rollout(partly_trained, copy_task, monkeypatch):
     sampler = rft_module.sample_completions
     monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: calls.append(1) or sampler(*a, **k))
     torch.manual_seed(0)
-    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, filter_all_wrong=False)
+    module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3, passes=2, group_filter="none")
     opt = torch.optim.SGD(module.model.parameters(), lr=2.0)
     batches = [batch_of(module.tokenizer, copy_task.train[i : i + 16]) for i in (0, 16, 32)]
     losses, logs = [], []
@@ -467,7 +473,7 @@ def test_loss_and_gradient_equal_trls_grpo_trainer(partly_trained, copy_task, tm
     policy = trainer.model.train()
     model.train()  # cl's policy: the same start weights, in a model TRL has not patched
     objective = RFT(group_size=G, max_new_tokens=T, temperature=temperature, aggregation=aggregation, kl_beta=beta,
-                    kl_ratio_weight=ratio_weight, filter_all_wrong=False)  # fmt: skip
+                    kl_ratio_weight=ratio_weight, group_filter="none")  # fmt: skip
     module = ContinualModule(model, tok, objective, [], torch.optim.AdamW)
     module.begin_task(0, copy_task)
     objective.loss(module, batch_of(tok, copy_task.train[:2]))  # cl freezes its reference: the start weights

@@ -1,13 +1,13 @@
 """Reinforcement fine-tuning (GRPO-style) with the task's checker as the reward.
 
 Per batch: sample G completions per prompt, reward them (exact answer, plus an optional format
-term), drop groups that carry no signal (rollout-based instance filtering), turn rewards into
+term), drop groups that carry no signal (their rewards are all equal), turn rewards into
 group-relative advantages and minimise a clipped policy-gradient loss (asymmetric clip as in
 DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at the task start.
 
 An optimizer step is taken only once the kept groups of one or more batches reach `min_kept` of
-a batch (DAPO's dynamic sampling). Adam moves every weight by about the learning rate whatever
-the gradient's size, and keeps moving on its momentum through steps whose gradient is zero, so
+a batch (DAPO's dynamic sampling; by default a group is kept when its rewards differ). Adam moves
+every weight by about the learning rate whatever the gradient's size, and keeps moving on its momentum through steps whose gradient is zero, so
 steps on one or two informative prompts (or none) random-walk the policy: that is how RFT
 collapsed on tasks where the policy rarely succeeds.
 """
@@ -27,6 +27,7 @@ from cl.streams.encoding import IGNORE
 
 SCALES = ("group", "batch", "none")
 AGGREGATIONS = ("sequence", "token", "constant")
+FILTERS = ("zero_variance", "no_success", "none")
 EPS = 1e-4  # added to the std before dividing, as in TRL
 _NO_TASK = object()  # no task seen yet (a task index may be None outside the loop)
 STEP_KEYS = ("train/kl", "train/entropy", "train/clip_fraction")  # per-step logs (vs per-rollout)
@@ -86,14 +87,15 @@ def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(d) - d - 1
 
 
-def keep_groups(success: torch.Tensor, filter_all_wrong: bool, filter_all_right: bool) -> torch.Tensor:
-    """Bool [B]: groups kept after dropping those with no success and/or no failure ([B, G] bool)."""
-    keep = torch.ones(success.shape[0], dtype=torch.bool, device=success.device)
-    if filter_all_wrong:
-        keep &= success.any(1)
-    if filter_all_right:
-        keep &= ~success.all(1)
-    return keep
+def keep_groups(rewards: torch.Tensor, success: torch.Tensor, rule: str) -> torch.Tensor:
+    """Bool [B]: the groups kept by `rule` ([B, G] rewards and successes). zero_variance (DAPO):
+    groups whose rewards differ, the only ones with a nonzero advantage, also under a graded reward;
+    no_success (RIF-RFT): groups with at least one success; none: every group."""
+    if rule == "zero_variance":
+        return (rewards != rewards[:, :1]).any(1)
+    if rule == "no_success":
+        return success.any(1)
+    return torch.ones(rewards.shape[0], dtype=torch.bool, device=rewards.device)
 
 
 def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
@@ -230,8 +232,7 @@ class RFT(Objective):
         kl_beta: float = 0.0,
         kl_ratio_weight: bool = True,
         passes: int = 1,
-        filter_all_wrong: bool = True,
-        filter_all_right: bool = False,
+        group_filter: str = "zero_variance",
         min_kept: float = 0.5,
         use_cache: bool = True,
     ) -> None:
@@ -239,6 +240,8 @@ class RFT(Objective):
             raise ValueError(f"unknown RFT scale '{scale}'; valid choices: {', '.join(SCALES)}")
         if aggregation not in AGGREGATIONS:
             raise ValueError(f"unknown RFT aggregation '{aggregation}'; valid choices: {', '.join(AGGREGATIONS)}")
+        if group_filter not in FILTERS:
+            raise ValueError(f"unknown RFT group_filter '{group_filter}'; valid choices: {', '.join(FILTERS)}")
         checks = {  # rule: (holds, the value as given)
             "group_size >= 2": (group_size >= 2, group_size),
             "max_new_tokens >= 1 or null": (max_new_tokens is None or max_new_tokens >= 1, max_new_tokens),
@@ -258,7 +261,7 @@ class RFT(Objective):
         self.format_reward, self.scale, self.aggregation = format_reward, scale, aggregation
         self.epsilon_low, self.epsilon_high, self.kl_beta = epsilon_low, epsilon_high, kl_beta
         self.kl_ratio_weight, self.min_kept = kl_ratio_weight, min_kept
-        self.passes, self.filter_all_wrong, self.filter_all_right = passes, filter_all_wrong, filter_all_right
+        self.passes, self.group_filter = passes, group_filter
         self._task_index: object = _NO_TASK
         self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
         self._stored: _Stored | None = None  # the rows of the last step, for its further passes
@@ -349,7 +352,7 @@ class RFT(Objective):
         correct = torch.tensor(correct, device=rollout.completions.device)
         rewards = (correct + self.format_reward * rollout.ended.float()).view(-1, G)
         success = (correct > 0.5).view(-1, G)
-        keep = keep_groups(success, self.filter_all_wrong, self.filter_all_right)
+        keep = keep_groups(rewards, success, self.group_filter)
         logs = {
             "train/reward": rewards.mean(),
             "train/success_rate": success.float().mean(),
