@@ -43,6 +43,21 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
     if cfg.base.steps < 0:
         raise ConfigError(f"base.steps must be >= 0 (0 turns the base stage off), got {cfg.base.steps}")
+    check_batch_layout(cfg.train.batch_size, cfg.trainer)
+
+
+def check_batch_layout(batch_size: int, trainer: DictConfig) -> None:
+    """train.batch_size is the batch of one optimizer step: it must split evenly into the
+    accumulated micro-batches and the processes (devices x nodes, where given as numbers)."""
+    accumulate = trainer.get("accumulate_grad_batches", 1)
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    processes = devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
+    if batch_size % (accumulate * processes):
+        raise ConfigError(
+            f"train.batch_size {batch_size} is the batch of one optimizer step and must split evenly into "
+            f"trainer.accumulate_grad_batches ({accumulate}) x processes ({processes}); "
+            f"choose a multiple of {accumulate * processes}"
+        )
 
 
 def check_model(model: DictConfig) -> None:

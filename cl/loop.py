@@ -48,23 +48,33 @@ class CheckpointPlan:
 
 
 class TaskBatches:
-    """`steps` batches drawn with replacement from `data`, in an order fixed by the generator,
-    starting at batch `start` (a task resumed from a checkpoint). Its length is always `steps`,
-    so Lightning's progress counters of a resumed fit line up with it."""
+    """`steps` batches of `batch_size` examples, drawn with replacement from `data` in an order
+    fixed by the generator: one batch per optimizer step, whatever the parallel layout. Each
+    batch is cut into `accumulate` micro-batches (gradient accumulation) and each micro-batch
+    into `world` equal shares; process `rank` iterates over its share of every micro-batch,
+    `steps x accumulate` items in all, from item `start` (a task resumed from a checkpoint), so
+    Lightning's progress counters of a resumed fit line up with it."""
 
     def __init__(self, data: list[Encoded], steps: int, batch_size: int, generator: torch.Generator,
-                 collate: Callable, start: int = 0) -> None:  # fmt: skip
+                 collate: Callable, start: int = 0, accumulate: int = 1, rank: int = 0, world: int = 1) -> None:  # fmt: skip
+        if batch_size % (accumulate * world):
+            raise ValueError(
+                f"train.batch_size {batch_size} does not split into {accumulate} accumulated micro-batches "
+                f"x {world} processes; choose a multiple of {accumulate * world}"
+            )
         sampler = RandomSampler(data, replacement=True, num_samples=steps * batch_size, generator=generator)
         self.indices = list(sampler)
         self.data, self.steps, self.batch_size, self.collate, self.start = data, steps, batch_size, collate, start
+        self.accumulate, self.rank, self.share = accumulate, rank, batch_size // (accumulate * world)
 
     def __len__(self) -> int:
-        return self.steps
+        return self.steps * self.accumulate
 
     def __iter__(self):
-        b = self.batch_size
-        for k in range(self.start, self.steps):
-            yield self.collate([self.data[i] for i in self.indices[k * b : (k + 1) * b]])
+        micro = self.batch_size // self.accumulate
+        for k in range(self.start, len(self)):
+            first = k * micro + self.rank * self.share
+            yield self.collate([self.data[i] for i in self.indices[first : first + self.share]])
 
 
 class ContinualLoop:
@@ -99,25 +109,31 @@ class ContinualLoop:
         self.general_ppl: list[float] = []
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
         self.resumed: list[dict] = []  # where this run continued from checkpoints
-        self._fit_started, self._fit_start_batch = 0.0, 0  # of the fit under way
+        self._fit_started, self._fit_start_batch, self._fit_accumulate = 0.0, 0, 1  # of the fit under way
         self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
         self.rows_done = 0  # rows of R filled so far
 
-    def train_loader(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0) -> TaskBatches:
-        """`steps` batches drawn with replacement from `data`, in an order fixed by the seed."""
+    def train_loader(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0,
+                     trainer: L.Trainer | None = None) -> TaskBatches:  # fmt: skip
+        """`steps` batches drawn with replacement from `data`, in an order fixed by the seed; with
+        `trainer`, cut for its gradient accumulation and cut among its processes."""
         gen = torch.Generator().manual_seed(task_seed(self.plan.seed, seed_name) % 2**63)
-        return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, start)
+        layout = {}
+        if trainer is not None:
+            layout = dict(accumulate=trainer.accumulate_grad_batches, rank=trainer.global_rank, world=trainer.world_size)
+        return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, start, **layout)
 
     def fit(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0, ckpt_path: Path | None = None,
             callbacks: list = ()) -> None:  # fmt: skip
-        """Train the module for `steps` batches drawn with replacement from `data` (encoded
-        examples, e.g. `train_data[i]`); from batch `start` of Lightning's checkpoint `ckpt_path`."""
-        loader = self.train_loader(data, steps, seed_name, start)
-        self._fit_started, self._fit_start_batch = time.perf_counter(), start
+        """Train the module for `steps` optimizer steps on batches drawn with replacement from
+        `data` (encoded examples, e.g. `train_data[i]`); from item `start` of the loader of
+        Lightning's checkpoint `ckpt_path`. `timing` counts the optimizer steps taken."""
         trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks))
+        loader = self.train_loader(data, steps, seed_name, start, trainer)
+        self._fit_started, self._fit_start_batch, self._fit_accumulate = time.perf_counter(), start, loader.accumulate
         trainer.fit(self.module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
         self.timing["train_s"] += time.perf_counter() - self._fit_started
-        self.timing["train_steps"] += steps - start
+        self.timing["train_steps"] += trainer.global_step - start // loader.accumulate
 
     def evaluate(self) -> list[float]:
         """The score of every evaluated task of the stream (one row of R); the general-text
@@ -148,7 +164,7 @@ class ContinualLoop:
         timing = dict(self.timing)
         if batches_done is not None:  # the fit under way, up to now
             timing["train_s"] += time.perf_counter() - self._fit_started
-            timing["train_steps"] += batches_done - self._fit_start_batch
+            timing["train_steps"] += (batches_done - self._fit_start_batch) // self._fit_accumulate
         return {
             "task": task,
             "batches_done": batches_done,

@@ -18,6 +18,7 @@ from tests.helpers import cl_run
         (["model=pretrained", "model.path=/no/such/dir"], "model.path '/no/such/dir' is not a directory"),
         (["logger.mode=sometimes"], "choose one of offline, online, disabled"),
         (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
+        (["train.batch_size=30", "trainer.accumulate_grad_batches=4"], "must split evenly into trainer.accumulate_grad_batches (4) x processes (1); choose a multiple of 4"),
         (["checkpoint.keep=0"], "checkpoint.keep must be a positive integer"),
         (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
         (["eval.batch_size=0"], "eval.batch_size must be a positive integer, got 0"),

@@ -289,7 +289,7 @@ def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
     plain = key()
     assert key("trainer.precision=bf16-true") != plain
     assert key("trainer.gradient_clip_val=0.5") != plain
-    assert key("+trainer.accumulate_grad_batches=2") != plain
+    assert key("trainer.accumulate_grad_batches=2") != plain
     assert key("trainer.enable_progress_bar=false") == plain  # display only
     monkeypatch.setattr(cli, "training_code_version", lambda: "changed")
     assert key() != plain

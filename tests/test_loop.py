@@ -2,10 +2,11 @@ from functools import partial
 
 import lightning as L
 import numpy as np
+import pytest
 import torch
 
 from cl.evaluation.exact_match import teacher_forced_exact_match
-from cl.loop import ContinualLoop, TrainingPlan, base_stage
+from cl.loop import ContinualLoop, TaskBatches, TrainingPlan, base_stage
 from cl.module import ContinualModule
 from cl.objectives import SFT
 from cl.strategies import Strategy
@@ -81,3 +82,53 @@ def test_base_stage_is_cached(tiny, tmp_path):
             p.zero_()
     assert base_stage(loop, stream.tasks, 10, cache) is True
     assert all(torch.equal(v, loop.module.model.state_dict()[k]) for k, v in trained.items())
+
+
+def test_batches_split_into_micro_batches_and_process_shares_of_the_same_draw():
+    data = list(range(50))
+    batches = lambda **layout: list(TaskBatches(data, 4, 8, torch.Generator().manual_seed(1), list, **layout))
+    whole = batches()
+    assert len(whole) == 4 and all(len(b) == 8 for b in whole)
+    micro = batches(accumulate=2)
+    assert len(micro) == 8 and [micro[2 * k] + micro[2 * k + 1] for k in range(4)] == whole
+    ranks = [batches(accumulate=2, rank=r, world=2) for r in (0, 1)]
+    assert all(len(r) == 8 and all(len(b) == 2 for b in r) for r in ranks)
+    assert [ranks[0][k] + ranks[1][k] for k in range(8)] == micro  # every example once, none twice
+    with pytest.raises(ValueError, match="choose a multiple of 6"):
+        batches(accumulate=3, world=2)
+
+
+class StepCounter(L.Callback):
+    def __init__(self):
+        self.steps, self.examples = 0, []
+
+    def on_train_batch_start(self, trainer, module, batch, batch_idx):
+        self.examples.append(len(batch["input_ids"]))
+
+    def on_before_optimizer_step(self, trainer, module, optimizer):
+        self.steps += 1
+
+
+def test_gradient_accumulation_keeps_the_step_budget_and_the_batch():
+    from cl.models import tiny_llama
+
+    weights = {}
+    for accumulate in (1, 4):
+        torch.manual_seed(0)
+        model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+        counter = StepCounter()
+
+        def trainer(callbacks=(), **kw):
+            return make_trainer(accumulate_grad_batches=accumulate, callbacks=[counter, *callbacks], **kw)
+
+        # one answer length: the mean loss of a batch is the mean of its micro-batches' mean losses
+        tasks = [make_task(n, n, n_train=300, n_eval=40, min_len=3, max_len=3) for n in ("copy", "shift")]
+        module = ContinualModule(model.train(), tok, SFT(), [], partial(torch.optim.AdamW, lr=1e-2))
+        loop = ContinualLoop(module, Stream(tasks), trainer, TrainingPlan(20, 16, 64, seed=0))
+        start = torch.cat([p.detach().flatten() for p in model.parameters()])
+        loop.fit(loop.train_data[0], 20, "train:copy")
+        assert counter.steps == 20 == loop.timing["train_steps"]  # exactly the optimizer steps asked for
+        assert counter.examples == [16 // accumulate] * (20 * accumulate)
+        weights[accumulate] = torch.cat([p.detach().flatten() for p in model.parameters()])
+    # the same examples and the same gradient per optimizer step: the same weights, float sums aside
+    assert (weights[1] - start).abs().max() > 0.1 and (weights[1] - weights[4]).abs().max() < 1e-4
