@@ -97,7 +97,8 @@ def load(path: Path) -> dict[str, Any]:
 
 class StepCheckpoint(Callback):
     """Inside a task: every `every_n_steps` optimizer steps (0: never; not after the last, which
-    the task-end checkpoint follows), Lightning's checkpoint plus `state(batches_done)` under "cl".
+    the task-end checkpoint follows), Lightning's checkpoint plus `state(batches_done)` under "cl";
+    files written by the `writer` process only.
     On a resumed fit, puts back the random generators saved with it before the first step."""
 
     def __init__(
@@ -107,9 +108,10 @@ class StepCheckpoint(Callback):
         task: int,
         state: Callable[[int], dict[str, Any]],
         resume_rng: dict[str, Any] | None = None,
+        writer: bool = True,
     ) -> None:
         self.folder, self.every, self.task, self.state = folder, every_n_steps, task, state
-        self.resume_rng = resume_rng
+        self.resume_rng, self.writer = resume_rng, writer
         self._batches_done = 0
         self._last_saved = -1
 
@@ -123,7 +125,11 @@ class StepCheckpoint(Callback):
         if not self.every or step % self.every or step == self._last_saved or step >= trainer.max_steps:
             return
         self._batches_done, self._last_saved = batch_idx + 1, step
-        self.folder.write(checkpoint_name(self.task, step), lambda p: trainer.save_checkpoint(p, weights_only=False))
+        name = checkpoint_name(self.task, step)
+        if self.writer:
+            self.folder.write(name, lambda p: trainer.save_checkpoint(p, weights_only=False))
+        else:  # every process joins the save (it synchronises them); Lightning writes on process 0 only
+            trainer.save_checkpoint(self.folder.folder / name, weights_only=False)
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict[str, Any]) -> None:
         checkpoint["cl"] = self.state(self._batches_done)

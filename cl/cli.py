@@ -18,6 +18,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 from cl.config_checks import ConfigError, check_config
+from cl.distributed import is_rank_zero
 from cl.resume import LOCK, check_overrides, comparable, find_unfinished, hold_run_lock, is_unfinished, saved_config
 from cl.streams.task import TaskDataError
 from cl.tracking.atomic import write_text
@@ -150,7 +151,8 @@ def _newest_checkpoint(checkpoints, run_dir: Path) -> tuple[Path | None, dict | 
     if checkpoints is None:
         log.info("resume: %s was run with checkpoint.enabled=false; starting it from the beginning", run_dir)
         return None, None
-    checkpoints.folder.remove_partial()
+    if is_rank_zero():
+        checkpoints.folder.remove_partial()
     path = checkpoints.folder.latest()
     if path is None:
         log.info("resume: %s has no checkpoint yet; starting the run from the beginning in it", run_dir)
@@ -211,7 +213,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
     model, tokenizer = instantiate(cfg.model)
     encoder = Encoder(tokenizer, cfg.model.get("max_length") or getattr(model.config, "max_position_embeddings", None))
-    adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters")
+    writer = is_rank_zero()  # process 0 alone writes the run folder (cl.distributed)
+    adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters" if writer else None)
     model = adapter.wrap(model)
     module = ContinualModule(
         model,
@@ -229,7 +232,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     train_log = TrainLog(run_dir / "train_log.csv", lambda: module.task_name)
 
     def make_trainer(**overrides):
-        return trainer_factory(logger=[train_log, *([tracker.lightning_logger] if tracker else [])], **overrides)
+        loggers = [train_log, *([tracker.lightning_logger] if tracker else [])] if writer else []
+        return trainer_factory(logger=loggers, **overrides)
 
     general = None
     if cfg.eval.general:
@@ -238,14 +242,14 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     checkpoints = None
     if cfg.checkpoint.enabled:
         folder = CheckpointFolder(run_dir / "checkpoints", cfg.checkpoint.keep)
-        checkpoints = CheckpointPlan(folder, cfg.checkpoint.every_n_steps)
+        checkpoints = CheckpointPlan(folder, cfg.checkpoint.every_n_steps, writer=writer)
     loop = ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints)  # may stop here
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resume_from, checkpoint = _newest_checkpoint(checkpoints, run_dir) if resuming else (None, None)
-    if not (run_dir / "config.yaml").exists():  # a resumed run keeps its own
+    if writer and not (run_dir / "config.yaml").exists():  # a resumed run keeps its own
         write_text(run_dir / "config.yaml", OmegaConf.to_yaml(OmegaConf.create(resolved)))
-    if cfg.logger.kind == "wandb":
+    if cfg.logger.kind == "wandb" and writer:
         from cl.tracking.wandb_run import WandbTracker
 
         init = {k: cfg.logger[k] for k in ("project", "entity", "group", "job_type", "name")}
@@ -273,7 +277,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         if cfg.base.steps > 0 and resume_from is None:  # a checkpoint's weights include the base stage
             names = list(cfg.base.tasks or cfg.stream.order)
             base_tasks = [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
-            cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names))
+            cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names), write=writer)
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
         R = loop.run(resume_from)
     except TrainingDiverged as err:  # keep what was measured, say where and why it stopped
@@ -281,7 +285,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         rows = loop.R[: loop.rows_done]
         extra = {**setup, "timing": loop.timing, "resumed": loop.resumed, "status": status,
                  "warnings": module.objective.warnings}  # fmt: skip
-        write_results(run_dir, [t.name for t in stream.eval_tasks], stream.names, rows, {}, cfg.seed, extra)
+        if writer:
+            write_results(run_dir, [t.name for t in stream.eval_tasks], stream.names, rows, {}, cfg.seed, extra)
         if tracker:
             tracker.abort()
         raise
@@ -292,6 +297,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     names = [t.name for t in stream.eval_tasks]
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
+    if not writer:
+        return metrics
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
              "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings}  # fmt: skip
@@ -313,13 +320,15 @@ def main(cfg: DictConfig) -> float:
         resume_dir, cfg = _resume(cfg, run_dir)
         _check_wandb(cfg)
         tasks = build_tasks(cfg)
-        hold_run_lock(resume_dir or run_dir)  # a folder is run by one process at a time
+        if is_rank_zero():  # a folder is run by one cl-run at a time (one set of processes)
+            hold_run_lock(resume_dir or run_dir)
         if resume_dir not in (None, run_dir):
             _move_logging(run_dir, resume_dir)
             run_dir = resume_dir
         return run(cfg, run_dir, tasks, resuming=resume_dir is not None)[cfg.report_metric]
     except (ConfigError, TaskDataError) as err:
-        _discard_run_dir(run_dir)
+        if is_rank_zero():
+            _discard_run_dir(run_dir)
         print(f"cl-run: error: {err}", file=sys.stderr)
         sys.exit(2)
     except Exception as err:

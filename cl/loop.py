@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Callable, Protocol
 
@@ -45,6 +46,7 @@ class CheckpointPlan:
     folder: CheckpointFolder
     every_n_steps: int = 0  # 0: only at task ends
     extra_state: Callable[[], dict] = dict  # e.g. the tracker's run id, saved with each checkpoint
+    writer: bool = True  # this process writes the files (process 0 of several)
 
 
 class TaskBatches:
@@ -104,8 +106,8 @@ class ContinualLoop:
         self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
         evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
         self.evaluators = evaluators + ([general] if general else [])
-        self._eval_loaders = [ev.loader(plan.eval_batch_size) for ev in self.evaluators]
         self._eval_trainer: L.Trainer | None = None
+        self._eval_loaders: list = []  # this process's share of every evaluation set
         self.general_ppl: list[float] = []
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
         self.resumed: list[dict] = []  # where this run continued from checkpoints
@@ -128,7 +130,7 @@ class ContinualLoop:
         """Train the module for `steps` optimizer steps on batches drawn with replacement from
         `data` (encoded examples, e.g. `train_data[i]`); from item `start` of the loader of
         Lightning's checkpoint `ckpt_path`. `timing` counts the optimizer steps taken."""
-        trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks))
+        trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks), use_distributed_sampler=False)
         loader = self.train_loader(data, steps, seed_name, start, trainer)
         self._fit_started, self._fit_start_batch, self._fit_accumulate = time.perf_counter(), start, loader.accumulate
         trainer.fit(self.module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
@@ -140,7 +142,9 @@ class ContinualLoop:
         perplexity, if measured, is appended to `general_ppl`."""
         start = time.perf_counter()
         if self._eval_trainer is None:
-            self._eval_trainer = self.make_trainer(enable_progress_bar=False)
+            trainer = self._eval_trainer = self.make_trainer(enable_progress_bar=False, use_distributed_sampler=False)
+            size, rank, world = self.plan.eval_batch_size, trainer.global_rank, trainer.world_size
+            self._eval_loaders = [ev.loader(size, rank, world) for ev in self.evaluators]
         self.module.evaluators = self.evaluators
         self._eval_trainer.validate(self.module, dataloaders=self._eval_loaders, verbose=False)
         self.timing["eval_s"] += time.perf_counter() - start
@@ -178,7 +182,7 @@ class ContinualLoop:
         }
 
     def _save_task_end(self, task: int) -> None:
-        if self.checkpoints is None:
+        if self.checkpoints is None or not self.checkpoints.writer:
             return
         state = {"state_dict": self.module.state_dict(), "cl": self.state(task, None)}
         self.checkpoints.folder.write(checkpoint_name(task, None), lambda p: torch.save(state, p))
@@ -187,7 +191,8 @@ class ContinualLoop:
         if self.checkpoints is None:
             return []
         plan = self.checkpoints
-        return [StepCheckpoint(plan.folder, plan.every_n_steps, task, lambda done: self.state(task, done), resume_rng)]
+        state = partial(self.state, task)  # of the batches done
+        return [StepCheckpoint(plan.folder, plan.every_n_steps, task, state, resume_rng, plan.writer)]
 
     def _restore(self, path: Path, checkpoint: dict) -> tuple[int, int | None]:
         """Put the state of `checkpoint` back; returns the task to continue and, inside it, the
@@ -234,9 +239,10 @@ class ContinualLoop:
         return self.R
 
 
-def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None) -> bool:
+def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None, write: bool = True) -> bool:
     """Train on the mixture of `tasks` with plain SFT before the stream, or load that result from
-    `cache_file`. This gives objectives that need initial competence (RFT) a policy to start from.
+    `cache_file` (written there when `write`: by process 0 of several). This gives objectives that
+    need initial competence (RFT) a policy to start from.
 
     Returns True when the cached checkpoint was used.
     """
@@ -252,7 +258,7 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         loop.fit(mixture, steps, "base:" + ",".join(t.name for t in tasks))
     finally:
         module.objective, module.strategies = kept
-    if cache_file is not None:
+    if cache_file is not None and write:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache_file) as tmp:  # parallel jobs may write the same file
             torch.save(model.state_dict(), tmp)

@@ -184,6 +184,13 @@ class ContinualModule(L.LightningModule):
         sums[0] += total
         sums[1] += count
 
+    def on_validation_epoch_end(self) -> None:
+        """Each process scored its own share of every evaluation set: sum the pairs over them."""
+        pairs = [self.eval_totals.get(j, [0.0, 0]) for j in range(len(self.evaluators))]
+        local = torch.tensor(pairs, dtype=torch.float64, device=self.device)
+        summed = self.all_gather(local).sum(0) if self.trainer.world_size > 1 else local
+        self.eval_totals = {j: [total, int(count)] for j, (total, count) in enumerate(summed.tolist())}
+
     def eval_values(self) -> list[float]:
         """Each evaluator's value from the last validation run."""
         return [ev.value(*self.eval_totals[j]) for j, ev in enumerate(self.evaluators)]

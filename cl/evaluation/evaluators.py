@@ -1,7 +1,8 @@
 """Evaluators: one column of R (or the general-text perplexity) per evaluator.
 
-Each gives a DataLoader and a `step(model, batch) -> (total, count)`; the module sums the pairs
-over the batches and `value(total, count)` turns them into the number reported. Lightning's
+Each gives a DataLoader (of one process's share: cl.distributed) and a `step(model, batch) ->
+(total, count)`; the module sums the pairs over the batches and the processes, and
+`value(total, count)` turns them into the number reported. Lightning's
 `validate` drives them, so device and precision come from the trainer config.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ from torch.utils.data import DataLoader
 from cl.evaluation.exact_match import teacher_forced_correct
 from cl.evaluation.generate import greedy_completions
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
+from cl.distributed import shard
 from cl.streams.task import Task, TaskDataError
 
 MODES = ("auto", "teacher_forced", "generate")
@@ -37,8 +39,8 @@ class TeacherForcedAccuracy(MeanScore):
         self.items = encoder.encode(task, task.eval, index)
         self.collate = Collator(encoder.tokenizer.pad_token_id)
 
-    def loader(self, batch_size: int) -> DataLoader:
-        return DataLoader(self.items, batch_size=batch_size, collate_fn=self.collate)
+    def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
+        return DataLoader(shard(self.items, rank, world), batch_size=batch_size, collate_fn=self.collate)
 
     def step(self, model, batch) -> tuple[float, int]:
         correct = teacher_forced_correct(model, batch)
@@ -56,8 +58,8 @@ class GeneratedScore(MeanScore):
         self.prompts = encoder.prompts(task, [p for p, _ in task.eval], room=self.max_new_tokens)
         self.order = sorted(range(len(self.prompts)), key=lambda i: -len(self.prompts[i]))
 
-    def loader(self, batch_size: int) -> DataLoader:
-        return DataLoader(self.order, batch_size=batch_size, collate_fn=self._collate)
+    def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
+        return DataLoader(shard(self.order, rank, world), batch_size=batch_size, collate_fn=self._collate)
 
     def _collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         ids, mask = left_pad([self.prompts[i] for i in indices], self.tokenizer.pad_token_id)
@@ -110,8 +112,8 @@ class Perplexity:
         self.items = [Encoded((bos + x)[:max_length], 1) for x in ids]
         self.collate = Collator(tokenizer.pad_token_id)
 
-    def loader(self, batch_size: int) -> DataLoader:
-        return DataLoader(self.items, batch_size=batch_size, collate_fn=self.collate)
+    def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
+        return DataLoader(shard(self.items, rank, world), batch_size=batch_size, collate_fn=self.collate)
 
     @staticmethod
     def step(model, batch) -> tuple[float, int]:

@@ -1,0 +1,26 @@
+"""One run over several processes (DDP or FSDP through Lightning's launcher, torchrun or SLURM).
+
+Every process trains on its share of each batch (`cl.loop.TaskBatches`) and scores its share of
+every evaluation set (`shard`); the scores are summed across processes, so every process holds
+the same matrix. Process 0 alone writes the run folder: lock, config, checkpoints, train log,
+adapters, base-stage cache, results, plots and the W&B run.
+"""
+from __future__ import annotations
+
+import os
+
+# Where launchers put a process's rank: Lightning's script launcher LOCAL_RANK and NODE_RANK,
+# torchrun RANK, SLURM SLURM_PROCID (the variables Lightning reads, plus NODE_RANK).
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the run's first (also when it runs alone); read from the
+    environment, so it holds before torch or Lightning is imported."""
+    return all(os.environ.get(name, "0") == "0" for name in _RANK_VARIABLES)
+
+
+def shard(items: list, rank: int, world: int) -> list:
+    """Process `rank`'s share of `items`: every `world`-th item, so across processes each item
+    is taken exactly once (no padding, unlike a DistributedSampler)."""
+    return items[rank::world]
