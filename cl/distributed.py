@@ -24,3 +24,22 @@ def shard(items: list, rank: int, world: int) -> list:
     """Process `rank`'s share of `items`: every `world`-th item, so across processes each item
     is taken exactly once (no padding, unlike a DistributedSampler)."""
     return items[rank::world]
+
+
+def process_count() -> int:
+    """How many processes run together (1 outside torch.distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+
+
+def sum_over_processes(value: float, device) -> float:
+    """`value` summed over the processes running together (every one must call this)."""
+    if process_count() == 1:
+        return value
+    import torch
+    import torch.distributed as dist
+
+    total = torch.tensor(float(value), dtype=torch.float64, device=device)
+    dist.all_reduce(total)
+    return float(total)

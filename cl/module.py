@@ -7,7 +7,8 @@ import lightning as L
 import torch
 
 from cl.adapters import NoAdapter
-from cl.objectives.base import Objective
+from cl.distributed import process_count
+from cl.objectives.base import Objective, zero_loss
 from cl.strategies.base import Strategy
 from cl.streams.encoding import Encoder, to_device
 from cl.streams.task import Task
@@ -132,7 +133,10 @@ class ContinualModule(L.LightningModule):
         if loss is None:  # the objective takes no optimizer step on this batch (RFT collecting signal)
             if self._writes_logs():
                 self.log_dict(logs, prog_bar=True, batch_size=len(batch["input_ids"]))
-            return None
+            # a zero backward that every process joins (DDP cannot skip a step on one process);
+            # with no real loss in the step (_step_batch None), its gradients are dropped before
+            # the optimizer, which then changes nothing (not even its moments)
+            return zero_loss(self.model)
         for s in self.strategies:
             extra = s.penalty(self, batch)
             if extra is not None:
@@ -150,20 +154,27 @@ class ContinualModule(L.LightningModule):
         return self.trainer._logger_connector.should_update_logs
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """Log the gradient's global norm before clipping (after the strategies' edits)."""
+        """Log the gradient's global norm before clipping (after the strategies' edits); drop the
+        gradients of a step without any real loss."""
+        if self._step_batch is None:
+            optimizer.zero_grad(set_to_none=True)
+            return
         if self._writes_logs():
             grads = [p.grad.detach() for p in self.model.parameters() if p.grad is not None]
             if grads:
                 self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
 
     def on_after_backward(self) -> None:
+        if self._step_batch is None:  # a step without a real loss: nothing to edit
+            return
         for s in self.strategies:
             s.after_backward(self)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        for s in self.strategies:
-            s.after_optimizer_step(self, self._step_batch)
+        if self._step_batch is not None:
+            for s in self.strategies:
+                s.after_optimizer_step(self, self._step_batch)
         self._step_logits = self._step_batch = None
 
     def configure_optimizers(self):
@@ -184,11 +195,22 @@ class ContinualModule(L.LightningModule):
         sums[0] += total
         sums[1] += count
 
+    def on_train_end(self) -> None:
+        """Processes running together must end a task with the same weights (DDP keeps them so
+        unless a strategy or objective acts differently on one of them): stop if they do not."""
+        if process_count() == 1:
+            return
+        sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()])
+        every = self.all_gather(sums)
+        if not (every == every[0]).all():
+            raise RuntimeError(f"the processes hold different weights after task {self.task_name}: "
+                               "a strategy or objective is not in step across them")  # fmt: skip
+
     def on_validation_epoch_end(self) -> None:
         """Each process scored its own share of every evaluation set: sum the pairs over them."""
         pairs = [self.eval_totals.get(j, [0.0, 0]) for j in range(len(self.evaluators))]
         local = torch.tensor(pairs, dtype=torch.float64, device=self.device)
-        summed = self.all_gather(local).sum(0) if self.trainer.world_size > 1 else local
+        summed = self.all_gather(local).sum(0) if process_count() > 1 else local
         self.eval_totals = {j: [total, int(count)] for j, (total, count) in enumerate(summed.tolist())}
 
     def eval_values(self) -> list[float]:

@@ -43,3 +43,18 @@ def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(
     direct = [np.mean(teacher_forced_exact_match(model.eval(), encoder, tasks[n])) for n in out["tasks"]]
     assert np.array(out["R"][-1]) == pytest.approx(direct, abs=1e-9)
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
+
+
+@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft]"], ["objective=rft", "base=mixture", "base.steps=100"]],
+                         ids=["replay+ewc+hft", "rft"])  # fmt: skip
+def test_strategies_and_rft_stay_in_step_across_processes(tmp_path, setup):
+    """Every process ends each task with the same weights (checked by cl at every task end) and
+    the run trains its budget with one set of outputs."""
+    proc = cl_run(tmp_path, *DDP, *setup, "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=1e-2", "logger=none",
+                  "stream.order=[copy,shift]", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    base = 100 if "base=mixture" in setup else 0
+    assert out["timing"]["train_steps"] == base + 2 * 30 and out["status"]["state"] == "finished"
+    assert len(list(tmp_path.rglob("results.json"))) == 1
+    assert len(out["R"]) == 3 and max(out["R"][-1]) > 0

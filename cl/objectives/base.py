@@ -32,3 +32,8 @@ class Objective:
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore what `state_dict` returned."""
+
+
+def zero_loss(model: torch.nn.Module) -> torch.Tensor:
+    """A zero that depends on every trainable parameter, so the backward pass still runs."""
+    return 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)

@@ -18,10 +18,11 @@ from dataclasses import asdict, dataclass
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from cl.distributed import process_count, sum_over_processes
 from cl.evaluation.evaluators import answer_budget
 from cl.models.frozen import FrozenCopy, dropout_off
 from cl.objectives.collapse import CollapseWatch
-from cl.objectives.base import Objective
+from cl.objectives.base import Objective, zero_loss
 from cl.objectives.rollout import sample_completions
 from cl.streams.encoding import IGNORE
 
@@ -161,11 +162,6 @@ def row_checkers(module, task_ids: list[int]) -> list:
     return [module.seen_tasks[t].check if t in module.seen_tasks else module.task.check for t in task_ids]
 
 
-def zero_loss(model: torch.nn.Module) -> torch.Tensor:
-    """A zero that depends on every trainable parameter, so the backward pass still runs."""
-    return 0.0 * sum(p.sum() for p in model.parameters() if p.requires_grad)
-
-
 # -- the objective ----------------------------------------------------------------------------
 @dataclass
 class _Stored:
@@ -266,27 +262,38 @@ class RFT(Objective):
         self._reference = FrozenCopy()  # the policy at the task's start (only with KL)
         self._stored: _Stored | None = None  # the rows of the last step, for its further passes
         self._pending: list[_Stored] = []  # kept rows collected for the next step
+        self._idle_passes = 0  # passes to join with a zero loss (several processes, none kept here)
         self._budgets: dict = {}  # per task index, with max_new_tokens null (recomputed, not saved)
         self.watch = CollapseWatch()  # warns when the policy collapses within a task
 
     def loss(self, module, batch):
         """The policy loss, or None (no optimizer step on this batch) while fewer than
-        `min_kept` x batch prompts with signal have been collected since the last step."""
+        `min_kept` x batch prompts with signal have been collected since the last step. With
+        several processes the count is theirs together, so all step or none does; a process
+        without kept rows then joins the step with a zero loss."""
         self._sync_task(module)
         if self._stored is not None and self._stored.passes_left > 0:
             self._stored.passes_left -= 1
             loss, logs = self._policy_loss(module.model, self._stored)
             return loss, {**logs, "train/stepped": 1.0}
+        if self._idle_passes > 0:  # the other processes take the further passes of their rollout
+            self._idle_passes -= 1
+            return zero_loss(module.model), {"train/stepped": 1.0}
         kept, logs = self._rollout(module, batch)
         if kept is not None:
             self._pending.append(kept)
         groups = sum(len(p.advantages) for p in self._pending) // self.group_size
-        loss, step_logs = None, {k: 0.0 for k in STEP_KEYS}
-        if groups and groups >= self.min_kept * len(batch["input_ids"]):
-            self._stored, self._pending = _Stored.merge(self._pending, module.tokenizer.pad_token_id), []
-            self._stored.passes_left -= 1
-            loss, step_logs = self._policy_loss(module.model, self._stored)
-        entropy = float(step_logs["train/entropy"]) if loss is not None else None
+        groups = sum_over_processes(groups, module.device)
+        loss, step_logs, entropy = None, {k: 0.0 for k in STEP_KEYS}, None
+        if groups and groups >= self.min_kept * len(batch["input_ids"]) * process_count():
+            if not self._pending:
+                self._idle_passes = self.passes - 1
+                loss = zero_loss(module.model)
+            else:
+                self._stored, self._pending = _Stored.merge(self._pending, module.tokenizer.pad_token_id), []
+                self._stored.passes_left -= 1
+                loss, step_logs = self._policy_loss(module.model, self._stored)
+                entropy = float(step_logs["train/entropy"])
         collapsed = self.watch.update(module.task_name, float(logs["train/success_rate"]), entropy)
         return loss, {**logs, **step_logs, "train/stepped": float(loss is not None), "train/collapse": float(collapsed)}
 
@@ -326,7 +333,7 @@ class RFT(Objective):
         """On a new task: drop the stored rollout and freeze the reference policy (if KL is on)."""
         if module.task_index == self._task_index:
             return
-        self._task_index, self._stored, self._pending = module.task_index, None, []
+        self._task_index, self._stored, self._pending, self._idle_passes = module.task_index, None, [], 0
         if self.kl_beta > 0:
             self._reference.take(module.model, module.trainable_names)
 
@@ -381,6 +388,7 @@ class RFT(Objective):
             "reference": self._reference.state_dict(),
             "stored": None if self._stored is None else asdict(self._stored),
             "pending": [asdict(p) for p in self._pending],
+            "idle_passes": self._idle_passes,
             "watch": self.watch.state_dict(),
         }
 
@@ -389,4 +397,5 @@ class RFT(Objective):
         self._reference.load_state_dict(state["reference"])
         self._stored = None if state["stored"] is None else _Stored(**state["stored"])
         self._pending = [_Stored(**p) for p in state["pending"]]
+        self._idle_passes = state.get("idle_passes", 0)
         self.watch.load_state_dict(state["watch"])
