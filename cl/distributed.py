@@ -43,3 +43,14 @@ def sum_over_processes(value: float, device) -> float:
     total = torch.tensor(float(value), dtype=torch.float64, device=device)
     dist.all_reduce(total)
     return float(total)
+
+
+def block_wrap_policy(class_suffix: str = "DecoderLayer"):
+    """FSDP's auto-wrap policy for transformer blocks: every module whose class name ends with
+    `class_suffix` (LlamaDecoderLayer, Qwen2DecoderLayer, ... in transformers) is its own shard
+    unit, so one block's full weights are gathered at a time."""
+    from functools import partial
+
+    from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
+
+    return partial(lambda_auto_wrap_policy, lambda_fn=lambda module: type(module).__name__.endswith(class_suffix))
