@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import lightning as L
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 import numpy as np
 import torch
 from torch.utils.data import RandomSampler
@@ -141,17 +142,29 @@ class ContinualLoop:
         """The score of every evaluated task of the stream (one row of R); the general-text
         perplexity, if measured, is appended to `general_ppl`."""
         start = time.perf_counter()
-        if self._eval_trainer is None:
-            trainer = self._eval_trainer = self.make_trainer(enable_progress_bar=False, use_distributed_sampler=False)
-            size, rank, world = self.plan.eval_batch_size, trainer.global_rank, trainer.world_size
-            self._eval_loaders = [ev.loader(size, rank, world) for ev in self.evaluators]
         self.module.evaluators = self.evaluators
-        self._eval_trainer.validate(self.module, dataloaders=self._eval_loaders, verbose=False)
+        self._evaluation_trainer().validate(self.module, dataloaders=self._eval_loaders, verbose=False)
         self.timing["eval_s"] += time.perf_counter() - start
         values = self.module.eval_values()
         n = len(self.stream.eval_tasks)
         self.general_ppl += values[n:]
         return values[:n]
+
+    def _evaluation_trainer(self) -> L.Trainer:
+        """The Trainer of every evaluation, made once with this process's share of each set."""
+        if self._eval_trainer is None:
+            trainer = self._eval_trainer = self.make_trainer(enable_progress_bar=False, use_distributed_sampler=False)
+            size, rank, world = self.plan.eval_batch_size, trainer.global_rank, trainer.world_size
+            self._eval_loaders = [ev.loader(size, rank, world) for ev in self.evaluators]
+        return self._eval_trainer
+
+    def _to_training_device(self) -> None:
+        """Lightning leaves the model on the CPU after each fit and validate: move it back where
+        it trains, so the task hooks (Fisher, snapshots, frozen copies) run there. Sharded
+        strategies (FSDP, DeepSpeed) place their shards themselves and are left alone."""
+        strategy = self._evaluation_trainer().strategy
+        if isinstance(strategy, (SingleDeviceStrategy, DDPStrategy)):
+            self.module.to(strategy.root_device)
 
     def _record(self, index: int) -> None:
         self.rows_done = index + 1
@@ -225,6 +238,7 @@ class ContinualLoop:
             del checkpoint
         for i in range(first, len(tasks)):
             task, name = tasks[i], f"train:{tasks[i].name}"
+            self._to_training_device()
             if inside is not None:
                 self.module.resume_task(i, task)
                 self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._step_checkpoints(i, rng))
@@ -232,6 +246,7 @@ class ContinualLoop:
             else:
                 self.module.begin_task(i, task)
                 self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._step_checkpoints(i))
+            self._to_training_device()
             self.module.end_task(i, task)
             self.R[i + 1] = self.evaluate()
             self._record(i + 1)

@@ -20,6 +20,15 @@ def snapshot(module) -> Tensors:
     return {n: p.detach().clone() for n, p in module.named_trainable_parameters()}
 
 
+def on_device(tensors: Tensors, params: dict[str, torch.nn.Parameter]) -> Tensors:
+    """`tensors` where their parameters are: moved once (the first step after a device change),
+    then returned as they are."""
+    name, first = next(iter(tensors.items()))
+    if first.device == params[name].device:
+        return tensors
+    return {n: t.to(params[n].device) for n, t in tensors.items()}
+
+
 def non_negative(name: str, value: float) -> float:
     """`value` if it is >= 0, else a ValueError naming the option as the user sets it."""
     if value < 0:
@@ -51,11 +60,12 @@ class QuadraticPenalty(Strategy):
             return None
         total = 0.0
         params = dict(module.model.named_parameters())
+        self.terms = [(on_device(imp, params), on_device(anchor, params)) for imp, anchor in self.terms]
         for importance, anchor in self.terms:
             for name, imp in importance.items():
                 p = params[name]
                 if p.requires_grad:
-                    total = total + (imp.to(p.device) * (p - anchor[name].to(p.device)) ** 2).sum()
+                    total = total + (imp * (p - anchor[name]) ** 2).sum()
         return self.strength * total
 
     def state_dict(self) -> dict[str, Any]:
