@@ -1,4 +1,9 @@
 """One run over two processes (DDP on CPU): the same budget, the same matrix, one set of outputs."""
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +71,31 @@ def test_strategies_and_rft_stay_in_step_across_processes(tmp_path, setup):
     assert len(list(tmp_path.rglob("results.json"))) == 1
     assert len(out["R"]) == 3 and max(out["R"][-1]) > 0
     assert out["R"][-1] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"]), abs=1e-9)
+
+
+def test_a_ddp_run_killed_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
+    run = [*DDP, "train.steps_per_task=40", "checkpoint.every_n_steps=10", "train.batch_size=16", "logger=none",
+           "stream.order=[copy,shift]", "strategy=[replay,ewc]", "trainer.enable_progress_bar=false"]  # fmt: skip
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CL_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
+    cli = [sys.executable, "-m", "cl.cli"]
+    reference = subprocess.run([*cli, *run, f"hydra.run.dir={tmp_path / 'ref'}"], env=env, cwd=tmp_path,
+                               capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert reference.returncode == 0, reference.stderr[-3000:]
+    # every process of the run killed at once, inside task 1, right after a checkpoint
+    victim = subprocess.Popen([*cli, *run, f"hydra.run.dir={tmp_path / 'run'}"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    deadline = time.time() + 300
+    while not (tmp_path / "run" / "checkpoints" / "task001-step0000020.ckpt").exists():
+        assert victim.poll() is None and time.time() < deadline, "the run ended before the kill point"
+        time.sleep(0.01)
+    os.killpg(victim.pid, signal.SIGKILL)
+    victim.wait()
+    resumed = subprocess.run([*cli, f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"], env=env,
+                             cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    ref, out = results(tmp_path, "ref"), results(tmp_path, "run")
+    assert out["R"] == ref["R"] and out["timing"]["train_steps"] == ref["timing"]["train_steps"] == 80
+    assert out["resumed"][0]["task"] == 1
+    a, b = (torch.load(sorted((tmp_path / r / "checkpoints").iterdir())[-1], weights_only=False)["state_dict"]
+            for r in ("ref", "run"))  # fmt: skip
+    assert all(torch.equal(a[k], b[k]) for k in a)
