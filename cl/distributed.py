@@ -33,6 +33,26 @@ def process_count() -> int:
     return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
+def process_rank() -> int:
+    """This process's rank among those running together (0 outside torch.distributed)."""
+    import torch.distributed as dist
+
+    return dist.get_rank() if dist.is_available() and dist.is_initialized() else 0
+
+
+def sum_tensors_over_processes(tensors: dict) -> dict:
+    """Each tensor summed over the processes running together, in one all-reduce."""
+    if process_count() == 1 or not tensors:
+        return tensors
+    import torch
+    import torch.distributed as dist
+
+    flat = torch.cat([t.reshape(-1) for t in tensors.values()])
+    dist.all_reduce(flat)
+    pieces = flat.split([t.numel() for t in tensors.values()])
+    return {name: piece.view_as(t) for (name, t), piece in zip(tensors.items(), pieces)}
+
+
 def sum_over_processes(value: float, device) -> float:
     """`value` summed over the processes running together (every one must call this)."""
     if process_count() == 1:

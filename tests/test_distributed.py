@@ -99,3 +99,38 @@ def test_a_ddp_run_killed_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
     a, b = (torch.load(sorted((tmp_path / r / "checkpoints").iterdir())[-1], weights_only=False)["state_dict"]
             for r in ("ref", "run"))  # fmt: skip
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _fisher_on_a_share(rank: int, world: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    from cl.strategies.ewc import diagonal_fisher, empirical_nll
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world)
+    model, batches = _fisher_inputs()
+    fisher = diagonal_fisher(model, shard(batches, rank, world), empirical_nll)
+    if rank == 0:
+        torch.save(fisher, f"{folder}/fisher.pt")
+    dist.destroy_process_group()
+
+
+def _fisher_inputs():
+    from cl.models import tiny_llama
+    from cl.streams import make_task
+    from cl.streams.encoding import Encoder, collate_to
+
+    model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+    task = make_task("copy", "copy", n_train=9, n_eval=2)
+    batches = [collate_to([e], tok.pad_token_id, "cpu") for e in Encoder(tok).encode(task, task.train)]
+    return model, batches
+
+
+def test_fisher_over_process_shares_equals_the_one_process_fisher(tmp_path):
+    torch.multiprocessing.spawn(_fisher_on_a_share, args=(2, str(tmp_path)), nprocs=2)
+    from cl.strategies.ewc import diagonal_fisher, empirical_nll
+
+    model, batches = _fisher_inputs()
+    alone, shared = diagonal_fisher(model, batches, empirical_nll), torch.load(tmp_path / "fisher.pt")
+    assert alone.keys() == shared.keys() and all(torch.allclose(alone[k], shared[k], rtol=1e-5, atol=1e-12) for k in alone)
+    assert sum(float(f.sum()) for f in alone.values()) > 0  # 9 examples over 2 processes: shares of 5 and 4

@@ -11,6 +11,7 @@ from typing import Callable, Iterable
 
 import torch
 
+from cl.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
 from cl.objectives.sft import answer_cross_entropy
 from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
 from cl.streams.encoding import IGNORE, collate_to
@@ -20,7 +21,8 @@ FISHER_KINDS = ("empirical", "sampled")
 
 def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, names: list[str] | None = None) -> Tensors:
     """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each),
-    for the parameters `names` (default: all)."""
+    for the parameters `names` (default: all). With several processes each passes its share of
+    the batches and the mean is over all of them."""
     params = dict(model.named_parameters())
     fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}  # frozen ones stay 0
     count = 0
@@ -32,7 +34,8 @@ def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable
                 fisher[n] += params[n].grad.detach() ** 2
         count += 1
     model.zero_grad(set_to_none=True)
-    return {n: f / max(count, 1) for n, f in fisher.items()}
+    count = sum_over_processes(count, next(iter(params.values())).device)
+    return {n: f / max(count, 1) for n, f in sum_tensors_over_processes(fisher).items()}
 
 
 def empirical_nll(model, batch) -> torch.Tensor:
@@ -71,6 +74,7 @@ class EWC(QuadraticPenalty):
         model = module.model
         device = next(model.parameters()).device
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
+        examples = shard(examples, process_rank(), process_count())  # this process's share
         pad = module.tokenizer.pad_token_id
         batches = (collate_to([e], pad, device) for e in module.encoder.encode(task, examples))
         return diagonal_fisher(model, batches, self.nll, module.trainable_names)
