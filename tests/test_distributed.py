@@ -57,12 +57,13 @@ def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
 
 
-@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft]"], ["objective=rft", "base=mixture", "base.steps=100"]],
-                         ids=["replay+ewc+hft", "rft"])  # fmt: skip
+@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft]"], ["strategy=[agem,derpp,lwf,si]"],
+                                   ["objective=rft", "base=mixture", "base.steps=100"]],
+                         ids=["replay+ewc+hft", "agem+derpp+lwf+si", "rft"])  # fmt: skip
 def test_strategies_and_rft_stay_in_step_across_processes(tmp_path, setup):
     """Every process ends each task with the same weights (checked by cl at every task end) and
     the run trains its budget with one set of outputs."""
-    proc = cl_run(tmp_path, *DDP, *setup, "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=1e-2", "logger=none",
+    proc = cl_run(tmp_path, *DDP, *setup, "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=3e-3", "logger=none",
                   "stream.order=[copy,shift]", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
