@@ -113,6 +113,11 @@ def check_checkpoint(checkpoint: DictConfig) -> None:
 def check_accelerator(trainer: DictConfig) -> None:
     """A GPU asked for must be there (this imports torch: after the cheap checks)."""
     wanted = str(trainer.get("accelerator", "auto"))
+    strategy = trainer.get("strategy") or ""
+    name = str(strategy.get("_target_", "") if isinstance(strategy, DictConfig) else strategy).rsplit(".", 1)[-1]
+    if wanted == "cpu" and any(kind in name.lower() for kind in ("fsdp", "deepspeed")):
+        raise ConfigError(f"trainer.strategy {name} runs on GPUs only (trainer.accelerator=gpu); for several CPU "
+                          "processes use trainer=ddp trainer.accelerator=cpu trainer.precision=32-true")  # fmt: skip
     if wanted not in ("gpu", "cuda", "mps"):
         return
     import torch

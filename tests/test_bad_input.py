@@ -20,6 +20,7 @@ from tests.helpers import cl_run
         (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
         (["train.batch_size=30", "trainer.accumulate_grad_batches=4"], "must split evenly into trainer.accumulate_grad_batches (4) x processes (1); choose a multiple of 4"),
         (["checkpoint.keep=0"], "checkpoint.keep must be a positive integer"),
+        (["trainer=fsdp", "trainer.accelerator=cpu"], "trainer.strategy FSDPStrategy runs on GPUs only (trainer.accelerator=gpu); for several CPU processes use trainer=ddp"),
         (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
         (["eval.batch_size=0"], "eval.batch_size must be a positive integer, got 0"),
         (["objective=rft", "objective.group_size=1"], "objective: invalid RFT options, need: group_size >= 2 (got 1)"),
