@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Callable, Protocol
 
 import lightning as L
-from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 import numpy as np
 import torch
+from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch.utils.data import RandomSampler
 
 from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, load, rng_state, set_rng_state

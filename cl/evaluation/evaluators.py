@@ -15,10 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from cl.distributed import shard
 from cl.evaluation.exact_match import teacher_forced_correct
 from cl.evaluation.generate import greedy_completions
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
-from cl.distributed import shard
 from cl.streams.task import Task, TaskDataError
 
 MODES = ("auto", "teacher_forced", "generate")
