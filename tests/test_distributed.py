@@ -57,9 +57,9 @@ def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
 
 
-@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft]"], ["strategy=[agem,derpp,lwf,si]"],
+@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft,agem,derpp,lwf,si]"],
                                    ["objective=rft", "base=mixture", "base.steps=100"]],
-                         ids=["replay+ewc+hft", "agem+derpp+lwf+si", "rft"])  # fmt: skip
+                         ids=["strategies", "rft"])  # fmt: skip
 def test_strategies_and_rft_stay_in_step_across_processes(tmp_path, setup):
     """Every process ends each task with the same weights (checked by cl at every task end) and
     the run trains its budget with one set of outputs."""
