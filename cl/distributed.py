@@ -65,6 +65,18 @@ def sum_over_processes(value: float, device) -> float:
     return float(total)
 
 
+def gather_objects(items: list) -> list:
+    """The lists of every process joined in rank order (every one must call this), so each
+    process holds all of them; `items` as they are when running alone."""
+    if process_count() == 1:
+        return items
+    import torch.distributed as dist
+
+    parts: list = [None] * process_count()
+    dist.all_gather_object(parts, items)
+    return [item for part in parts for item in part]
+
+
 def block_wrap_policy(class_suffix: str = "DecoderLayer"):
     """FSDP's auto-wrap policy for transformer blocks: every module whose class name ends with
     `class_suffix` (LlamaDecoderLayer, Qwen2DecoderLayer, ... in transformers) is its own shard

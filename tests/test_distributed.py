@@ -135,3 +135,42 @@ def test_fisher_over_process_shares_equals_the_one_process_fisher(tmp_path):
     alone, shared = diagonal_fisher(model, batches, empirical_nll), torch.load(tmp_path / "fisher.pt")
     assert alone.keys() == shared.keys() and all(torch.allclose(alone[k], shared[k], rtol=1e-5, atol=1e-12) for k in alone)
     assert sum(float(f.sum()) for f in alone.values()) > 0  # 9 examples over 2 processes: shares of 5 and 4
+
+
+def _derpp_memory_on_a_share(rank: int, world: int, folder: str) -> None:
+    import torch.distributed as dist
+
+    torch.set_num_threads(1)
+    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world)
+    torch.save(_derpp_memory(lambda rows: rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]),
+               f"{folder}/memory{rank}.pt")  # fmt: skip
+    dist.destroy_process_group()
+
+
+def _derpp_memory(share) -> list:
+    """DER++'s memory after three steps of 8 examples, each process offering `share(rows)`."""
+    from cl.models import tiny_llama
+    from cl.module import ContinualModule
+    from cl.objectives import SFT
+    from cl.strategies import DERpp
+    from cl.streams import make_task
+    from cl.streams.encoding import Collator, Encoder
+
+    model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+    module = ContinualModule(model.eval(), tok, SFT(), [], torch.optim.AdamW)
+    task = make_task("copy", "copy", n_train=24, n_eval=2)
+    rows = Encoder(tok).encode(task, task.train)
+    der = DERpp(size=6, top_k=3)
+    for step in range(3):
+        der.after_optimizer_step(module, Collator(tok.pad_token_id)(share(rows[8 * step : 8 * step + 8])))
+    return [(enc.input_ids, values, ids) for enc, values, ids in der.buffer.items]
+
+
+def test_derpp_memory_is_the_same_on_every_process_and_as_in_one(tmp_path):
+    torch.multiprocessing.spawn(_derpp_memory_on_a_share, args=(2, str(tmp_path)), nprocs=2)
+    first, second = (torch.load(tmp_path / f"memory{r}.pt", weights_only=False) for r in (0, 1))
+    alone = _derpp_memory(lambda rows: rows)
+    assert len(alone) == 6
+    for a, b, c in zip(alone, first, second):
+        assert a[0] == b[0] == c[0] and torch.equal(a[2], b[2]) and torch.equal(b[1], c[1])
+        assert torch.allclose(a[1], b[1], atol=1e-5)  # logits of half a batch vs a whole one

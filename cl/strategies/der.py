@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from cl.distributed import gather_objects
 from cl.objectives.sft import answer_cross_entropy
 from cl.strategies.base import Strategy
 from cl.strategies.lwf import answer_positions
@@ -53,7 +54,7 @@ class DERpp(Strategy):
 
     def after_optimizer_step(self, module, batch) -> None:
         """Offer the step's examples, with the answer-position top-k logits the model gave them
-        before the update, to the memory."""
+        before the update, to the memory (those of every process: all hold the same memory)."""
         with torch.no_grad():
             logits = module.logits(batch).detach()[:, :-1]
             mask = answer_positions(batch["labels"])
@@ -61,7 +62,7 @@ class DERpp(Strategy):
             for row, enc in enumerate(split_batch(batch)):
                 top = logits[row][mask[row]].topk(min(self.top_k, logits.shape[-1]), dim=-1)
                 entries.append((enc, top.values.cpu(), top.indices.cpu()))
-        self.buffer.add(entries, module.task_index or 0)
+        self.buffer.add(gather_objects(entries), module.task_index or 0)
 
     def state_dict(self):
         return {"buffer": self.buffer.state_dict()}
