@@ -26,6 +26,21 @@ def shard(items: list, rank: int, world: int) -> list:
     return items[rank::world]
 
 
+def share_batches(n_items: int, rank: int, world: int, batch_size: int) -> list[list[int]]:
+    """Process `rank`'s share of `n_items` (`shard` of their indices) in batches of at most
+    `batch_size`, as many batches as the largest share needs on every process that has items
+    (a batch is halved where one is missing; impossible only for batches of 1): under FSDP
+    every process must call the model equally often. Alone, plain consecutive batches."""
+    share = shard(list(range(n_items)), rank, world)
+    batches = [share[k : k + batch_size] for k in range(0, len(share), batch_size)]
+    wanted = -(-(-(-n_items // world)) // batch_size)  # batches of the largest share
+    while 0 < len(batches) < wanted and max(map(len, batches)) > 1:
+        i = max(range(len(batches)), key=lambda j: len(batches[j]))
+        half = len(batches[i]) // 2
+        batches[i : i + 1] = [batches[i][:half], batches[i][half:]]
+    return batches
+
+
 def process_count() -> int:
     """How many processes run together (1 outside torch.distributed)."""
     import torch.distributed as dist

@@ -43,8 +43,9 @@ def one_process_row(run: Path, tasks: list[str]) -> list[float]:
 
 def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(tmp_path):
     steps = 20
+    # generation-based evaluation: processes decode in step (synced), each scoring its own share
     proc = cl_run(tmp_path, *DDP, f"train.steps_per_task={steps}", "train.batch_size=16", "logger=wandb",
-                  "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+                  "eval.mode=generate", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
     assert out["timing"]["train_steps"] == 4 * steps  # every task: exactly the optimizer steps asked for
@@ -174,3 +175,15 @@ def test_derpp_memory_is_the_same_on_every_process_and_as_in_one(tmp_path):
     for a, b, c in zip(alone, first, second):
         assert a[0] == b[0] == c[0] and torch.equal(a[2], b[2]) and torch.equal(b[1], c[1])
         assert torch.allclose(a[1], b[1], atol=1e-5)  # logits of half a batch vs a whole one
+
+
+@pytest.mark.parametrize("n, world, size", [(41, 2, 20), (200, 3, 64), (5, 2, 2), (1, 2, 8), (64, 1, 64)])
+def test_every_process_gets_the_same_number_of_batches_and_every_item_once(n, world, size):
+    from cl.distributed import share_batches
+
+    shares = [share_batches(n, r, world, size) for r in range(world)]
+    assert sorted(i for share in shares for batch in share for i in batch) == list(range(n))
+    assert all(0 < len(batch) <= size for share in shares for batch in share)
+    assert len({len(share) for share in shares if share}) == 1
+    if world == 1:  # alone: plain consecutive batches
+        assert shares[0] == [list(range(k, min(k + size, n))) for k in range(0, n, size)]

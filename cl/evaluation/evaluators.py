@@ -15,13 +15,18 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from cl.distributed import shard
+from cl.distributed import share_batches
 from cl.evaluation.exact_match import teacher_forced_correct
 from cl.evaluation.generate import greedy_completions
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
 from cl.streams.task import Task, TaskDataError
 
 MODES = ("auto", "teacher_forced", "generate")
+
+
+def share_loader(items: list, batch_size: int, rank: int, world: int, collate) -> DataLoader:
+    """Process `rank`'s share of `items`, batched alike on every process (cl.distributed)."""
+    return DataLoader(items, batch_sampler=share_batches(len(items), rank, world, batch_size), collate_fn=collate)
 
 
 class MeanScore:
@@ -40,7 +45,7 @@ class TeacherForcedAccuracy(MeanScore):
         self.collate = Collator(encoder.tokenizer.pad_token_id)
 
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
-        return DataLoader(shard(self.items, rank, world), batch_size=batch_size, collate_fn=self.collate)
+        return share_loader(self.items, batch_size, rank, world, self.collate)
 
     def step(self, model, batch) -> tuple[float, int]:
         correct = teacher_forced_correct(model, batch)
@@ -59,7 +64,7 @@ class GeneratedScore(MeanScore):
         self.order = sorted(range(len(self.prompts)), key=lambda i: -len(self.prompts[i]))
 
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
-        return DataLoader(shard(self.order, rank, world), batch_size=batch_size, collate_fn=self._collate)
+        return share_loader(self.order, batch_size, rank, world, self._collate)
 
     def _collate(self, indices: list[int]) -> dict[str, torch.Tensor]:
         ids, mask = left_pad([self.prompts[i] for i in indices], self.tokenizer.pad_token_id)
@@ -113,7 +118,7 @@ class Perplexity:
         self.collate = Collator(tokenizer.pad_token_id)
 
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
-        return DataLoader(shard(self.items, rank, world), batch_size=batch_size, collate_fn=self.collate)
+        return share_loader(self.items, batch_size, rank, world, self.collate)
 
     @staticmethod
     def step(model, batch) -> tuple[float, int]:

@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import torch
 from transformers import GenerationConfig
 
+from cl.distributed import process_count
 from cl.streams.encoding import left_pad
 
 
@@ -32,6 +33,8 @@ def new_tokens(model, prompts: list[list[int]], pad_token_id: int, **settings) -
     """The ids `generate()` adds to the left-padded `prompts` (token ids) with only `settings`
     (the model's `generation_config` set aside): [len(prompts) x num_return_sequences, T]."""
     ids, attention = left_pad(prompts, pad_token_id, next(model.parameters()).device)
+    synced = process_count() > 1  # every process decodes until all have ended (FSDP needs equal calls)
     with only_given_settings(model):
-        out = model.generate(input_ids=ids, attention_mask=attention, pad_token_id=pad_token_id, **settings)
+        out = model.generate(input_ids=ids, attention_mask=attention, pad_token_id=pad_token_id, synced_gpus=synced,
+                             **settings)  # fmt: skip
     return out[:, ids.shape[1] :]
