@@ -78,7 +78,9 @@ def test_report_lists_every_seed_and_flags_runs_that_learned_far_less(tmp_path, 
     for seed, learned in enumerate([0.90, 0.85, 0.88, 0.30]):  # seed 3: 0.56 below the median 0.865
         fake_run(tmp_path / f"rft{seed}", seed, ["objective=rft"], learned)
     for seed, learned in enumerate([0.80, 0.62, 0.70]):  # spread, but none 0.2 below the median 0.70
-        fake_run(tmp_path / f"sft{seed}", seed, ["objective=sft"], learned)
+        # overrides that change only where a run writes or what it shows do not split a configuration
+        display = [[], ["paths.output_dir=/elsewhere", "logger=none"], ["trainer.enable_progress_bar=false"]][seed]
+        fake_run(tmp_path / f"sft{seed}", seed, ["objective=sft", *display], learned)
     report_main([str(tmp_path)])
     out = capsys.readouterr().out
     assert "| objective=rft | 4 (1 flagged) |" in out and "| objective=sft | 3 |" in out

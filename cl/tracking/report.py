@@ -1,6 +1,7 @@
 """Sweep reports from run folders alone (no W&B): tables, mean matrices, bar chart, task curves.
 
-A configuration is a run's Hydra overrides without `seed=` (and without hydra.* settings), so
+A configuration is a run's Hydra overrides without `seed=` (nor those that change only where a
+run writes and what it shows: hydra.*, paths.*, logger, the progress bar), so
 the seeds of one configuration are averaged together. Every seed's values are listed too, and a
 run that learned far less than the other seeds of its configuration (a collapsed policy, a
 diverged run) is flagged there and counted in the summary, not averaged in silently.
@@ -23,6 +24,8 @@ from cl.tracking.atomic import atomic_path, write_text
 GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
 PER_SEED_METRICS = ("acc", "bwt", "forgetting", "learning_acc")
 OUTLIER_GAP = 0.2  # learning accuracy this far below its configuration's median flags a run
+# Overrides that do not change what a run computes: where it writes, what it shows and logs
+NOT_CONFIGURATION = re.compile(r"^\+*(seed=|hydra\.|paths\.|logger[.=]|trainer\.enable_progress_bar=)")
 
 
 @dataclass
@@ -40,7 +43,7 @@ class Run:
 def _overrides(folder: Path) -> list[str]:
     overrides_file = folder / ".hydra" / "overrides.yaml"
     overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
-    return sorted(o for o in overrides if not re.match(r"^\+*(seed|hydra\.)", o))
+    return sorted(o for o in overrides if not NOT_CONFIGURATION.match(o))
 
 
 def _label_configurations(runs: list[Run], overrides: dict[Path, list[str]]) -> None:
