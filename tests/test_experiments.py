@@ -25,3 +25,11 @@ def test_experiment_sweeps_the_jobs_its_header_names(path):
         cfg = compose("config", overrides=[f"+experiment={path.stem}"], return_hydra_config=True)
     assert sweep_size(cfg.hydra.sweeper.params) == int(said.group(1))
     assert cfg.logger.group == path.stem
+
+
+@pytest.mark.parametrize("order", ["experiment first", "recipe first"])
+def test_a_recipe_overrides_the_experiments_setting_whatever_the_order(order):
+    overrides = ["+experiment=smollm2_adapters", "finetune=lora"]
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=overrides if order == "experiment first" else overrides[::-1])
+    assert cfg.optimizer.lr == 5e-4 and cfg.adapter.rank == 8  # the recipe's, not the setup's 5e-5
