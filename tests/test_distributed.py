@@ -103,18 +103,28 @@ def test_a_ddp_run_killed_and_resumed_ends_as_an_uninterrupted_one(tmp_path):
     assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def _fisher_on_a_share(rank: int, world: int, folder: str) -> None:
-    import torch.distributed as dist
+def _join_group(rank: int, world: int, folder: str) -> None:
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world)
 
+
+def _leave_group() -> None:
+    """Leave without interpreter finalization: gloo's worker thread can still be freeing the last
+    collective's tensors, which needs the GIL, and aborts the process if Python is finalizing
+    (about one exit in ten here; pytorch/pytorch#179291). Everything was written before."""
+    torch.distributed.destroy_process_group()
+    os._exit(0)
+
+
+def _fisher_on_a_share(rank: int, world: int, folder: str) -> None:
     from cl.strategies.ewc import diagonal_fisher, empirical_nll
 
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world)
+    _join_group(rank, world, folder)
     model, batches = _fisher_inputs()
     fisher = diagonal_fisher(model, shard(batches, rank, world), empirical_nll)
     if rank == 0:
         torch.save(fisher, f"{folder}/fisher.pt")
-    dist.destroy_process_group()
+    _leave_group()
 
 
 def _fisher_inputs():
@@ -139,13 +149,10 @@ def test_fisher_over_process_shares_equals_the_one_process_fisher(tmp_path):
 
 
 def _derpp_memory_on_a_share(rank: int, world: int, folder: str) -> None:
-    import torch.distributed as dist
-
-    torch.set_num_threads(1)
-    dist.init_process_group("gloo", init_method=f"file://{folder}/store", rank=rank, world_size=world)
+    _join_group(rank, world, folder)
     torch.save(_derpp_memory(lambda rows: rows[rank * len(rows) // world : (rank + 1) * len(rows) // world]),
                f"{folder}/memory{rank}.pt")  # fmt: skip
-    dist.destroy_process_group()
+    _leave_group()
 
 
 def _derpp_memory(share) -> list:
