@@ -199,12 +199,13 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.matrix import all_metrics, general_ability
+    from cl.evaluation.stability import stability_metrics
     from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan, base_stage
     from cl.module import ContinualModule, TrainingDiverged
     from cl.streams.encoding import Encoder
     from cl.streams.task import Stream
     from cl.tracking.console import print_summary, quiet_lightning
-    from cl.tracking.plots import heatmap
+    from cl.tracking.plots import heatmap, stability_gap
     from cl.tracking.results import write_results
     from cl.tracking.train_log import TrainLog
 
@@ -238,7 +239,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     general = None
     if cfg.eval.general:
         general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), encoder.max_length)
-    plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode)
+    plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode,
+                        cfg.eval.every_n_steps, cfg.eval.subset)  # fmt: skip
     checkpoints = None
     if cfg.checkpoint.enabled:
         folder = CheckpointFolder(run_dir / "checkpoints", cfg.checkpoint.keep)
@@ -260,6 +262,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         previous = checkpoint["cl"]["extra"].get("wandb") if checkpoint else None
         tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, resume_state=previous, **init)
         loop.observers.append(tracker)
+        loop.point_observers.append(tracker)
         if checkpoints:
             checkpoints.extra_state = lambda: {"wandb": tracker.state_dict()}
     n_params = sum(p.numel() for p in model.parameters())
@@ -297,11 +300,19 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     names = [t.name for t in stream.eval_tasks]
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
+    continual = {}
+    if loop.points:
+        metrics.update(stability_metrics(loop.points, cfg.eval.window))
+        continual = {"continual": {"every_n_steps": cfg.eval.every_n_steps, "subset": cfg.eval.subset,
+                                   "window": cfg.eval.window, "points": loop.points}}  # fmt: skip
     if not writer:
         return metrics
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
+    if loop.points:
+        stability_gap(loop.points, stream.names, cfg.train.steps_per_task, run_dir / "stability_gap.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
-             "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings}  # fmt: skip
+             "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings,
+             **continual}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)

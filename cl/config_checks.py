@@ -100,6 +100,13 @@ def check_eval(eval_cfg: DictConfig) -> None:
         raise ConfigError(f"eval.batch_size must be a positive integer, got {eval_cfg.batch_size!r}")
     if eval_cfg.general and not Path(str(eval_cfg.general)).expanduser().is_file():
         raise ConfigError(f"eval.general '{eval_cfg.general}' is not a file; give a .txt or .jsonl file of general text")
+    every, subset, window = eval_cfg.every_n_steps, eval_cfg.subset, eval_cfg.window
+    if not isinstance(every, int) or every < 0:
+        raise ConfigError(f"eval.every_n_steps must be an integer >= 0 (0: evaluate at task ends only), got {every!r}")
+    if not isinstance(subset, int) or subset < 1:
+        raise ConfigError(f"eval.subset must be a positive integer (eval examples per task between task ends), got {subset!r}")
+    if not isinstance(window, int) or window < 2:
+        raise ConfigError(f"eval.window must be an integer >= 2 (evaluations in the window of WF^w), got {window!r}")
 
 
 def check_checkpoint(checkpoint: DictConfig) -> None:

@@ -14,6 +14,7 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch.utils.data import RandomSampler
 
 from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, load, rng_state, set_rng_state
+from cl.evaluation.continual import ContinualEvaluation, PointObserver, subset_task
 from cl.evaluation.evaluators import Perplexity, task_evaluator
 from cl.evaluation.matrix import general_ability
 from cl.module import ContinualModule
@@ -38,6 +39,8 @@ class TrainingPlan:
     eval_batch_size: int = 256
     seed: int = 0
     eval_mode: str = "auto"  # auto | teacher_forced | generate (see cl.evaluation.evaluators)
+    eval_every_n_steps: int = 0  # continual evaluation inside tasks (0: off; cl.evaluation.continual)
+    eval_subset: int = 50  # eval examples per task in continual evaluation
 
 
 @dataclass
@@ -87,7 +90,8 @@ class ContinualLoop:
     each task gets its own optimizer and step budget. Every task's examples are encoded up front,
     so data that cannot be used stops the run before any training. `general` adds the
     perplexity on general text to every row. With `checkpoints`, the run saves its state inside
-    and after every task, and `run(resume=...)` continues from such a checkpoint.
+    and after every task, and `run(resume=...)` continues from such a checkpoint. With
+    `plan.eval_every_n_steps`, `points` collects the continual evaluation of the seen tasks.
     """
 
     def __init__(
@@ -107,8 +111,15 @@ class ContinualLoop:
         self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
         evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
         self.evaluators = evaluators + ([general] if general else [])
+        self.point_evaluators = []  # continual evaluation: one per trained task, on its subset
+        if plan.eval_every_n_steps:
+            subsets = [subset_task(t, plan.eval_subset, task_seed(plan.seed, f"continual:{t.name}")) for t in stream.tasks]
+            self.point_evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(subsets)]
+        self.points: list[dict] = []
+        self.point_observers: list[PointObserver] = []
         self._eval_trainer: L.Trainer | None = None
         self._eval_loaders: list = []  # this process's share of every evaluation set
+        self._point_loaders: list = []  # and of every continual-evaluation subset
         self.general_ppl: list[float] = []
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
         self.resumed: list[dict] = []  # where this run continued from checkpoints
@@ -130,12 +141,15 @@ class ContinualLoop:
             callbacks: list = ()) -> None:  # fmt: skip
         """Train the module for `steps` optimizer steps on batches drawn with replacement from
         `data` (encoded examples, e.g. `train_data[i]`); from item `start` of the loader of
-        Lightning's checkpoint `ckpt_path`. `timing` counts the optimizer steps taken."""
+        Lightning's checkpoint `ckpt_path`. `timing` counts the optimizer steps taken and the
+        training time (without the continual evaluation inside the fit, counted apart)."""
         trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks), use_distributed_sampler=False)
         loader = self.train_loader(data, steps, seed_name, start, trainer)
         self._fit_started, self._fit_start_batch, self._fit_accumulate = time.perf_counter(), start, loader.accumulate
+        evaluating = self.timing.get("continual_eval_s", 0.0)
         trainer.fit(self.module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
-        self.timing["train_s"] += time.perf_counter() - self._fit_started
+        evaluating = self.timing.get("continual_eval_s", 0.0) - evaluating  # continual evaluation inside the fit
+        self.timing["train_s"] += time.perf_counter() - self._fit_started - evaluating
         self.timing["train_steps"] += trainer.global_step - start // loader.accumulate
 
     def evaluate(self) -> list[float]:
@@ -156,6 +170,7 @@ class ContinualLoop:
             trainer = self._eval_trainer = self.make_trainer(enable_progress_bar=False, use_distributed_sampler=False)
             size, rank, world = self.plan.eval_batch_size, trainer.global_rank, trainer.world_size
             self._eval_loaders = [ev.loader(size, rank, world) for ev in self.evaluators]
+            self._point_loaders = [ev.loader(size, rank, world) for ev in self.point_evaluators]
         return self._eval_trainer
 
     def _to_training_device(self) -> None:
@@ -187,6 +202,7 @@ class ContinualLoop:
             "batches_done": batches_done,
             "R": self.R[:rows].copy(),
             "general_ppl": list(self.general_ppl),
+            "points": [dict(p) for p in self.points],
             "timing": timing,
             "resumed": list(self.resumed),
             "module": self.module.continual_state(),
@@ -199,6 +215,20 @@ class ContinualLoop:
             return
         state = {"state_dict": self.module.state_dict(), "cl": self.state(task, None)}
         self.checkpoints.folder.write(checkpoint_name(task, None), lambda p: torch.save(state, p))
+
+    def _task_callbacks(self, task: int, resume_rng: dict | None = None) -> list:
+        """Continual evaluation (first: a checkpoint at the same step holds its point), then
+        checkpoints inside the task."""
+        return [*self._continual_evaluation(task), *self._step_checkpoints(task, resume_rng)]
+
+    def _continual_evaluation(self, task: int) -> list:
+        if not self.plan.eval_every_n_steps:
+            return []
+        self._evaluation_trainer()  # makes the loaders
+        names = [t.name for t in self.stream.tasks]
+        offset = task * self.plan.steps_per_task
+        return [ContinualEvaluation(self.point_evaluators, self._point_loaders, self.plan.eval_every_n_steps, task,
+                                    offset, self.points, names, self.point_observers, self.timing)]  # fmt: skip
 
     def _step_checkpoints(self, task: int, resume_rng: dict | None = None) -> list:
         if self.checkpoints is None:
@@ -214,6 +244,7 @@ class ContinualLoop:
         self.rows_done = len(state["R"])
         self.R[: self.rows_done] = state["R"]
         self.general_ppl, self.timing = list(state["general_ppl"]), dict(state["timing"])
+        self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]
         self.resumed = [*state["resumed"], {"checkpoint": path.name, "task": task, "batches_done": done}]
@@ -241,11 +272,11 @@ class ContinualLoop:
             self._to_training_device()
             if inside is not None:
                 self.module.resume_task(i, task)
-                self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._step_checkpoints(i, rng))
+                self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._task_callbacks(i, rng))
                 inside = None
             else:
                 self.module.begin_task(i, task)
-                self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._step_checkpoints(i))
+                self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._task_callbacks(i))
             self._to_training_device()
             self.module.end_task(i, task)
             self.R[i + 1] = self.evaluate()

@@ -23,6 +23,7 @@ from tests.helpers import cl_run
         (["trainer=fsdp", "trainer.accelerator=cpu"], "trainer.strategy FSDPStrategy runs on GPUs only (trainer.accelerator=gpu); for several CPU processes use trainer=ddp"),
         (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
         (["eval.batch_size=0"], "eval.batch_size must be a positive integer, got 0"),
+        (["eval.window=1"], "eval.window must be an integer >= 2 (evaluations in the window of WF^w), got 1"),
         (["objective=rft", "objective.group_size=1"], "objective: invalid RFT options, need: group_size >= 2 (got 1)"),
         (["model=pretrained", "model.path=."], "model.path '.' holds no model: a Hugging Face model folder has config.json"),
         (["strategy=replay", "strategy.replay.size=-10"], "strategy.replay: buffer size must be >= 1 example, got -10"),

@@ -151,7 +151,8 @@ def test_folder_keeps_the_newest_and_never_shows_a_partial_file(tmp_path):
 RUN = ["train.steps_per_task=40", "checkpoint.every_n_steps=10", "trainer.enable_progress_bar=false", "eval.batch_size=64"]
 KILLS = {
     # inside task 1, for every strategy with state at once
-    "strategies": (["strategy=[replay,ewc,si,lwf,derpp,hft]", "logger=none"], "task001-step0000030.ckpt"),
+    "strategies": (["strategy=[replay,ewc,si,lwf,derpp,hft]", "logger=none", "eval.every_n_steps=10", "eval.subset=20"],
+                   "task001-step0000030.ckpt"),  # with continual evaluation at the checkpoint's steps
     # between tasks (the task-end checkpoint is written; the next task has not saved yet), with W&B
     "between_tasks": (["strategy=[joint,agem]"], "task000-end.ckpt"),
     # the RFT objective with a reference policy, inside a rollout used for 3 steps
@@ -194,6 +195,7 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
     assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
     ref, out = results(tmp_path, "ref"), results(tmp_path, "run")
     assert out["R"] == ref["R"] and out["metrics"] == ref["metrics"]
+    assert out.get("continual") == ref.get("continual")  # every point once, none lost or repeated
     (where,) = out["resumed"]
     assert where["task"] >= int(kill_at[4:7]) and f"from {where['checkpoint']}" in resumed.stdout
     assert "Warning" not in resumed.stderr

@@ -112,3 +112,15 @@ def test_every_strategy_runs_under_the_rft_objective(tmp_path):
     out = results(tmp_path)
     assert out["objective"] == "rft" and len(out["strategies"]) == 11
     assert np.array(out["R"]).shape == (3, 2)
+
+
+def test_continual_evaluation_through_cl_run(tmp_path):
+    proc = cl_run(tmp_path, *QUICK, "stream.order=[shift,copy]", "eval.every_n_steps=2", "eval.subset=20")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    points = out["continual"]["points"]
+    assert [(p["step"], p["task"], len(p["acc"])) for p in points] == [(2, 0, 1), (3, 0, 1), (5, 1, 2), (6, 1, 2)]
+    assert out["metrics"]["min_acc"] == pytest.approx(min(p["acc"][0] for p in points[2:]))  # task 0 after learning
+    assert {"wc_acc", "wf"} <= set(out["metrics"]) and out["timing"]["continual_eval_s"] > 0
+    assert (tmp_path / "run" / "stability_gap.png").stat().st_size > 5000
+    assert "min_acc" in proc.stdout and "W&B failed" not in proc.stdout + proc.stderr

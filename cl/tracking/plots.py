@@ -1,4 +1,4 @@
-"""The accuracy-matrix heatmap with values printed in the cells."""
+"""Run-folder figures: the accuracy-matrix heatmap, and the continual-evaluation curves."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,13 +8,27 @@ import numpy as np
 from cl.tracking.atomic import atomic_path
 
 
-def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, title: str = "Accuracy matrix R"):
-    """Rows: before training, then after each trained task; columns: evaluated tasks."""
+def _pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def _save(fig, path: Path) -> Path:
+    """Write `fig` to `path` atomically and close it."""
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=120)
+    _pyplot().close(fig)
+    return path
+
+
+def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, title: str = "Accuracy matrix R"):
+    """Rows: before training, then after each trained task; columns: evaluated tasks."""
+    plt = _pyplot()
     R = np.asarray(R)
     rows = ["before training"] + [f"after {t}" for t in trained]
     fig, ax = plt.subplots(figsize=(1.1 * len(tasks) + 3.0, 0.5 * len(rows) + 1.5))
@@ -27,8 +41,22 @@ def heatmap(R: np.ndarray, tasks: list[str], trained: list[str], path: Path, tit
             ax.text(j, i, f"{R[i, j]:.2f}", ha="center", va="center", color="white" if R[i, j] < 0.6 else "black")
     ax.set_title(title)
     fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, path)
+
+
+def stability_gap(points: list[dict], trained: list[str], steps_per_task: int, path: Path) -> Path:
+    """Each task's continual-evaluation accuracy over the stream's steps, from the step it starts
+    training; dashed lines at the task boundaries (cl.evaluation.stability)."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 4.0))
+    for j, name in enumerate(trained):
+        seen = [p for p in points if len(p["acc"]) > j]
+        ax.plot([p["step"] for p in seen], [p["acc"][j] for p in seen], marker=".", label=name)
+    for k in range(1, len(trained)):
+        ax.axvline(k * steps_per_task, color="grey", linestyle="--", linewidth=0.8)
+    ax.set_xlabel("optimizer step (stream)")
+    ax.set_ylabel("accuracy on the task's subset")
+    ax.set_ylim(-0.02, 1.02)
+    ax.set_title("Continual evaluation (dashed: task boundaries)")
+    ax.legend(fontsize="small")
+    return _save(fig, path)

@@ -22,6 +22,7 @@ from cl.evaluation.matrix import METRICS
 from cl.tracking.atomic import atomic_path, write_text
 
 GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
+CONTINUAL_METRICS = ("min_acc", "wc_acc", "wf")  # cl.evaluation.stability, where every run has them
 PER_SEED_METRICS = ("acc", "bwt", "forgetting", "learning_acc")
 OUTLIER_GAP = 0.2  # learning accuracy this far below its configuration's median flags a run
 # Overrides that do not change what a run computes: where it writes, what it shows and logs
@@ -100,9 +101,10 @@ def flag_outliers(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
 
 
 def metric_names(runs: list[Run]) -> list[str]:
-    """The forgetting metrics, then those every run has beyond them (general ability)."""
+    """The forgetting metrics, then those every run has beyond them (general ability, continual
+    evaluation)."""
     extra = set.intersection(*(set(r.metrics) for r in runs)) - set(METRICS)
-    return [*METRICS, *(m for m in GENERAL_METRICS if m in extra)]
+    return [*METRICS, *(m for m in (*GENERAL_METRICS, *CONTINUAL_METRICS) if m in extra)]
 
 
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:

@@ -94,6 +94,8 @@ class WandbTracker:
         self.run.define_metric("train/*", step_metric="train/global_step")
         self.run.define_metric("cl/row")
         self.run.define_metric("eval/*", step_metric="cl/row")
+        self.run.define_metric("continual/step")
+        self.run.define_metric("continual/*", step_metric="continual/step")
         self.lightning_logger = _StepLogger(self)
         if resume_state:
             self.lightning_logger.offset = resume_state["step_offset"]
@@ -107,6 +109,14 @@ class WandbTracker:
         `eval/ppl_ratio` where measured."""
         accs = {f"eval/{n}/acc": v for n, v in zip(names, row)}
         self.run.log({"cl/row": index, **accs, **{f"eval/{k}": v for k, v in general.items()}})
+
+    @_guarded
+    def on_point(self, point: dict, names: list[str]) -> None:
+        """Continual evaluation: `continual/<task>` (one panel per task) on the stream's step
+        axis `continual/step`; `continual/training` is the index of the task being trained, so
+        its steps mark the task boundaries."""
+        accs = {f"continual/{names[j]}": v for j, v in enumerate(point["acc"])}
+        self.run.log({"continual/step": point["step"], "continual/training": point["task"], **accs})
 
     @_guarded
     def finish(self, R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], heatmap: Path):
