@@ -26,10 +26,13 @@ def test_process_shares_take_every_item_once():
     assert sorted(sum(shares, [])) == items and [len(s) for s in shares] == [4, 4, 3]
 
 
-def one_process_row(run: Path, tasks: list[str]) -> list[float]:
-    """Every task's accuracy of the run's final weights, scored here in one process."""
+def one_process_row(run: Path, tasks: list[str], subset: int | None = None) -> list[float]:
+    """Every task's accuracy of the run's final weights, scored here in one process (on the
+    continual-evaluation subset of `subset` examples if given)."""
     from cl.cli import build_tasks
+    from cl.evaluation.continual import subset_task
     from cl.evaluation.exact_match import teacher_forced_exact_match
+    from cl.streams.builtin import task_seed
     from cl.streams.encoding import Encoder
 
     cfg = OmegaConf.load(run / "config.yaml")
@@ -38,14 +41,18 @@ def one_process_row(run: Path, tasks: list[str]) -> list[float]:
     state = torch.load(final, weights_only=False)["state_dict"]
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     encoder, built = Encoder(tokenizer, cfg.model.get("max_length")), build_tasks(cfg)
+    if subset:
+        built = {n: subset_task(built[n], subset, task_seed(cfg.seed, f"continual:{n}")) for n in tasks}
     return [float(np.mean(teacher_forced_exact_match(model.eval(), encoder, built[n]))) for n in tasks]
 
 
 def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(tmp_path):
     steps = 20
-    # generation-based evaluation: processes decode in step (synced), each scoring its own share
+    # generation-based evaluation: processes decode in step (synced), each scoring its own share;
+    # continual evaluation inside the tasks on subsets of 45 (shares of 23 and 22)
     proc = cl_run(tmp_path, *DDP, f"train.steps_per_task={steps}", "train.batch_size=16", "logger=wandb",
-                  "eval.mode=generate", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
+                  "eval.mode=generate", "eval.every_n_steps=10", "eval.subset=45", "trainer.enable_progress_bar=false",
+                  env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
     assert out["timing"]["train_steps"] == 4 * steps  # every task: exactly the optimizer steps asked for
@@ -56,6 +63,9 @@ def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(
     direct = one_process_row(tmp_path / "run", out["tasks"])
     assert out["R"][-1] == pytest.approx(direct, abs=1e-9)
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
+    points = out["continual"]["points"]
+    assert [p["step"] for p in points] == [10, 20, 30, 40, 50, 60, 70, 80]
+    assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"], subset=45), abs=1e-9)
 
 
 @pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft,agem,derpp,lwf,si]"],
