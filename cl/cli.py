@@ -191,6 +191,14 @@ def build_tasks(cfg: DictConfig) -> dict:
     return tasks
 
 
+def _continual_record(cfg: DictConfig, points: list[dict]) -> dict:
+    """results.json's `continual` entry: the settings and points of continual evaluation, if any."""
+    if not points:
+        return {}
+    settings = {k: cfg.eval[k] for k in ("every_n_steps", "subset", "window")}
+    return {"continual": {**settings, "points": points}}
+
+
 def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> dict[str, float]:
     """Build everything from the checked config and run the stream (`resuming`: continue the
     run in `run_dir` from its newest checkpoint); returns the metrics."""
@@ -287,7 +295,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         status = {"state": "failed", "reason": str(err), "task": err.task, "step": err.step}
         rows = loop.R[: loop.rows_done]
         extra = {**setup, "timing": loop.timing, "resumed": loop.resumed, "status": status,
-                 "warnings": module.objective.warnings}  # fmt: skip
+                 "warnings": module.objective.warnings, **_continual_record(cfg, loop.points)}  # fmt: skip
         if writer:
             write_results(run_dir, [t.name for t in stream.eval_tasks], stream.names, rows, {}, cfg.seed, extra)
         if tracker:
@@ -300,11 +308,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     names = [t.name for t in stream.eval_tasks]
     per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
-    continual = {}
     if loop.points:
         metrics.update(stability_metrics(loop.points, cfg.eval.window))
-        continual = {"continual": {"every_n_steps": cfg.eval.every_n_steps, "subset": cfg.eval.subset,
-                                   "window": cfg.eval.window, "points": loop.points}}  # fmt: skip
     if not writer:
         return metrics
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
@@ -312,7 +317,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         stability_gap(loop.points, stream.names, cfg.train.steps_per_task, run_dir / "stability_gap.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
              "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings,
-             **continual}  # fmt: skip
+             **_continual_record(cfg, loop.points)}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
         tracker.finish(R, names, stream.names, metrics, plot)

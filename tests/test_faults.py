@@ -16,13 +16,16 @@ from tests.helpers import QUICK, cl_run
 def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_failed(tmp_path, capsys):
     from cl.tracking.report import collect
 
-    proc = cl_run(tmp_path, "optimizer.lr=1e6", "train.steps_per_task=50", "logger=none", "trainer.enable_progress_bar=false")
+    proc = cl_run(tmp_path, "optimizer.lr=1e6", "train.steps_per_task=50", "logger=none", "trainer.enable_progress_bar=false",
+                  "eval.every_n_steps=1")  # fmt: skip
     assert proc.returncode == 1
     assert "run failed: the loss is nan in task 'reverse' at step" in proc.stderr and "Traceback" not in proc.stderr
     out = json.loads((tmp_path / "run" / "results.json").read_text())
     assert out["status"]["state"] == "failed" and out["status"]["task"] == "reverse" and 1 <= out["status"]["step"] <= 50
     assert len(out["R"]) == 1 and len(out["R"][0]) == 4  # row 0 was measured, no task finished
     assert out["metrics"] == {}
+    points = out.get("continual", {"points": []})["points"]  # continual evaluation up to the failed step
+    assert [p["step"] for p in points] == list(range(1, out["status"]["step"]))
     runs, skipped = collect(tmp_path)
     assert runs == [] and skipped == [(tmp_path / "run", f"failed: {out['status']['reason']}")]
 
