@@ -46,18 +46,25 @@ def check_numbers(cfg: DictConfig) -> None:
     check_batch_layout(cfg.train.batch_size, cfg.trainer)
 
 
+def batch_split_problem(batch_size: int, accumulate: int, processes: int) -> str | None:
+    """Why train.batch_size (the batch of one optimizer step) cannot be cut into `accumulate`
+    micro-batches x `processes` shares, or None when it can."""
+    if batch_size % (accumulate * processes) == 0:
+        return None
+    return (f"train.batch_size {batch_size} is the batch of one optimizer step and must split evenly into "
+            f"trainer.accumulate_grad_batches ({accumulate}) x processes ({processes}); "
+            f"choose a multiple of {accumulate * processes}")  # fmt: skip
+
+
 def check_batch_layout(batch_size: int, trainer: DictConfig) -> None:
-    """train.batch_size is the batch of one optimizer step: it must split evenly into the
-    accumulated micro-batches and the processes (devices x nodes, where given as numbers)."""
+    """train.batch_size must split evenly into the accumulated micro-batches and the processes
+    (devices x nodes, where given as numbers)."""
     accumulate = trainer.get("accumulate_grad_batches", 1)
     devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
     processes = devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
-    if batch_size % (accumulate * processes):
-        raise ConfigError(
-            f"train.batch_size {batch_size} is the batch of one optimizer step and must split evenly into "
-            f"trainer.accumulate_grad_batches ({accumulate}) x processes ({processes}); "
-            f"choose a multiple of {accumulate * processes}"
-        )
+    problem = batch_split_problem(batch_size, accumulate, processes)
+    if problem:
+        raise ConfigError(problem)
 
 
 def check_model(model: DictConfig) -> None:

@@ -14,6 +14,7 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from torch.utils.data import RandomSampler
 
 from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, load, rng_state, set_rng_state
+from cl.config_checks import batch_split_problem
 from cl.evaluation.continual import ContinualEvaluation, PointObserver, subset_task
 from cl.evaluation.evaluators import Perplexity, task_evaluator
 from cl.evaluation.matrix import general_ability
@@ -63,11 +64,9 @@ class TaskBatches:
 
     def __init__(self, data: list[Encoded], steps: int, batch_size: int, generator: torch.Generator,
                  collate: Callable, start: int = 0, accumulate: int = 1, rank: int = 0, world: int = 1) -> None:  # fmt: skip
-        if batch_size % (accumulate * world):
-            raise ValueError(
-                f"train.batch_size {batch_size} does not split into {accumulate} accumulated micro-batches "
-                f"x {world} processes; choose a multiple of {accumulate * world}"
-            )
+        problem = batch_split_problem(batch_size, accumulate, world)
+        if problem:
+            raise ValueError(problem)
         sampler = RandomSampler(data, replacement=True, num_samples=steps * batch_size, generator=generator)
         self.indices = list(sampler)
         self.data, self.steps, self.batch_size, self.collate, self.start = data, steps, batch_size, collate, start
