@@ -120,9 +120,10 @@ class ContinualLoop:
         self._eval_loaders: list = []  # this process's share of every evaluation set
         self._point_loaders: list = []  # and of every continual-evaluation subset
         self.general_ppl: list[float] = []
-        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0}
+        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0}
         self.resumed: list[dict] = []  # where this run continued from checkpoints
         self._fit_started, self._fit_start_batch, self._fit_accumulate = 0.0, 0, 1  # of the fit under way
+        self._fit_evaluated = 0.0  # timing["continual_eval_s"] when the fit under way started
         self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
         self.rows_done = 0  # rows of R filled so far
 
@@ -145,11 +146,15 @@ class ContinualLoop:
         trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks), use_distributed_sampler=False)
         loader = self.train_loader(data, steps, seed_name, start, trainer)
         self._fit_started, self._fit_start_batch, self._fit_accumulate = time.perf_counter(), start, loader.accumulate
-        evaluating = self.timing.get("continual_eval_s", 0.0)
+        self._fit_evaluated = self.timing["continual_eval_s"]
         trainer.fit(self.module, train_dataloaders=loader, ckpt_path=ckpt_path, weights_only=False if ckpt_path else None)
-        evaluating = self.timing.get("continual_eval_s", 0.0) - evaluating  # continual evaluation inside the fit
-        self.timing["train_s"] += time.perf_counter() - self._fit_started - evaluating
+        self.timing["train_s"] += self._fit_training_seconds()
         self.timing["train_steps"] += trainer.global_step - start // loader.accumulate
+
+    def _fit_training_seconds(self) -> float:
+        """Seconds the fit under way has trained so far, its continual evaluation left out."""
+        evaluated = self.timing["continual_eval_s"] - self._fit_evaluated
+        return time.perf_counter() - self._fit_started - evaluated
 
     def evaluate(self) -> list[float]:
         """The score of every evaluated task of the stream (one row of R); the general-text
@@ -194,7 +199,7 @@ class ContinualLoop:
         rows = task + 1 if batches_done is not None else task + 2
         timing = dict(self.timing)
         if batches_done is not None:  # the fit under way, up to now
-            timing["train_s"] += time.perf_counter() - self._fit_started
+            timing["train_s"] += self._fit_training_seconds()
             timing["train_steps"] += (batches_done - self._fit_start_batch) // self._fit_accumulate
         return {
             "task": task,
@@ -242,7 +247,8 @@ class ContinualLoop:
         state = checkpoint["cl"]
         self.rows_done = len(state["R"])
         self.R[: self.rows_done] = state["R"]
-        self.general_ppl, self.timing = list(state["general_ppl"]), dict(state["timing"])
+        self.general_ppl = list(state["general_ppl"])
+        self.timing = {"continual_eval_s": 0.0, **state["timing"]}  # checkpoints before continual evaluation lack it
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]

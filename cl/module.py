@@ -7,7 +7,7 @@ import lightning as L
 import torch
 
 from cl.adapters import NoAdapter
-from cl.distributed import process_count
+from cl.distributed import process_count, sum_tensors_over_processes
 from cl.objectives.base import Objective, zero_loss
 from cl.strategies.base import Strategy
 from cl.streams.encoding import Encoder, to_device
@@ -210,7 +210,7 @@ class ContinualModule(L.LightningModule):
         """Each process scored its own share of every evaluation set: sum the pairs over them."""
         pairs = [self.eval_totals.get(j, [0.0, 0]) for j in range(len(self.evaluators))]
         local = torch.tensor(pairs, dtype=torch.float64, device=self.device)
-        summed = self.all_gather(local).sum(0) if process_count() > 1 else local
+        summed = sum_tensors_over_processes({"pairs": local})["pairs"]
         self.eval_totals = {j: [total, int(count)] for j, (total, count) in enumerate(summed.tolist())}
 
     def eval_values(self) -> list[float]:

@@ -35,10 +35,9 @@ class ContinualEvaluation(Callback):
     time it takes is added to `timing["continual_eval_s"]`."""
 
     def __init__(self, evaluators: list, loaders: list, every_n_steps: int, task: int, offset: int, points: list[dict],
-                 names: list[str], observers: list[PointObserver] = (), timing: dict | None = None) -> None:  # fmt: skip
+                 names: list[str], observers: list[PointObserver], timing: dict) -> None:  # fmt: skip
         self.evaluators, self.loaders, self.every, self.task, self.offset = evaluators, loaders, every_n_steps, task, offset
-        self.points, self.names, self.observers = points, names, list(observers)
-        self.timing = {} if timing is None else timing
+        self.points, self.names, self.observers, self.timing = points, names, list(observers), timing
         self._last = -1
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -50,7 +49,7 @@ class ContinualEvaluation(Callback):
             return  # no optimizer step since the last point (accumulating), or between evaluations
         self._last, start = step, time.perf_counter()
         point = {"step": self.offset + step, "task": self.task, "acc": self.scores(pl_module.model, pl_module.device)}
-        self.timing["continual_eval_s"] = self.timing.get("continual_eval_s", 0.0) + time.perf_counter() - start
+        self.timing["continual_eval_s"] += time.perf_counter() - start
         self.points.append(point)
         for obs in self.observers:
             obs.on_point(point, self.names)
