@@ -10,6 +10,7 @@ import secrets
 import shutil
 import sys
 from pathlib import Path
+from typing import Callable
 
 import hydra
 from hydra.core.global_hydra import GlobalHydra
@@ -199,30 +200,20 @@ def _continual_record(cfg: DictConfig, points: list[dict]) -> dict:
     return {"continual": {**settings, "points": points}}
 
 
-def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> dict[str, float]:
-    """Build everything from the checked config and run the stream (`resuming`: continue the
-    run in `run_dir` from its newest checkpoint); returns the metrics."""
-    import lightning as L
-
+def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, loggers: Callable[[], list] = list,
+               weights=None):  # fmt: skip
+    """The continual loop of the checked config `cfg`: model, module, evaluators and the plan;
+    `loggers()` gives the Lightning loggers of each new Trainer, `weights` keeps per-task weights."""
     from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
-    from cl.evaluation.matrix import all_metrics, general_ability
-    from cl.evaluation.stability import stability_metrics
-    from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan, base_stage
-    from cl.module import ContinualModule, TrainingDiverged
+    from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
+    from cl.module import ContinualModule
     from cl.streams.encoding import Encoder
     from cl.streams.task import Stream
-    from cl.tracking.console import print_summary, quiet_lightning
-    from cl.tracking.plots import heatmap, stability_gap
-    from cl.tracking.results import write_results
-    from cl.tracking.train_log import TrainLog
 
-    quiet_lightning()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
     stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
     model, tokenizer = instantiate(cfg.model)
     encoder = Encoder(tokenizer, cfg.model.get("max_length") or getattr(model.config, "max_position_embeddings", None))
-    writer = is_rank_zero()  # process 0 alone writes the run folder (cl.distributed)
     adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters" if writer else None)
     model = adapter.wrap(model)
     module = ContinualModule(
@@ -235,15 +226,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         encoder=encoder,
         adapter=adapter,
     )
-    tracker = None
     trainer_factory = instantiate(cfg.trainer)
-
-    train_log = TrainLog(run_dir / "train_log.csv", lambda: module.task_name)
-
-    def make_trainer(**overrides):
-        loggers = [train_log, *([tracker.lightning_logger] if tracker else [])] if writer else []
-        return trainer_factory(logger=loggers, **overrides)
-
     general = None
     if cfg.eval.general:
         general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), encoder.max_length)
@@ -253,7 +236,49 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     if cfg.checkpoint.enabled:
         folder = CheckpointFolder(run_dir / "checkpoints", cfg.checkpoint.keep)
         checkpoints = CheckpointPlan(folder, cfg.checkpoint.every_n_steps, writer=writer)
-    loop = ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints)  # may stop here
+
+    def make_trainer(**overrides):
+        return trainer_factory(logger=loggers(), **overrides)
+
+    return ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints, weights=weights)
+
+
+def merge_methods(cfg: DictConfig) -> dict:
+    """The merges chosen in `cfg.merge` (conf/merge), by config name."""
+    return {name: instantiate(body) for name, body in (cfg.get("merge") or {}).items()}
+
+
+def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> dict[str, float]:
+    """Build everything from the checked config and run the stream (`resuming`: continue the
+    run in `run_dir` from its newest checkpoint); returns the metrics."""
+    import lightning as L
+
+    from cl.evaluation.matrix import all_metrics, general_ability
+    from cl.evaluation.stability import stability_metrics
+    from cl.loop import base_stage
+    from cl.merging.evaluate import evaluate_merges
+    from cl.merging.weights import TaskWeights
+    from cl.module import TrainingDiverged
+    from cl.tracking.console import print_merges, print_summary, quiet_lightning
+    from cl.tracking.plots import heatmap, stability_gap
+    from cl.tracking.results import write_results
+    from cl.tracking.train_log import TrainLog
+
+    quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    writer = is_rank_zero()  # process 0 alone writes the run folder (cl.distributed)
+    tracker = None
+    methods = merge_methods(cfg)
+    keep = writer and (methods or cfg.checkpoint.get("task_weights", False))  # merges run in one process (config_checks)
+    weights = TaskWeights(run_dir / "weights") if keep else None
+    train_log = TrainLog(run_dir / "train_log.csv", lambda: loop.module.task_name)
+
+    def loggers() -> list:
+        return [train_log, *([tracker.lightning_logger] if tracker else [])] if writer else []
+
+    loop = build_loop(cfg, run_dir, tasks, writer, loggers, weights)  # may stop here
+    module, stream, encoder, model = loop.module, loop.stream, loop.module.encoder, loop.module.model
+    checkpoints = loop.checkpoints
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
     resume_from, checkpoint = _newest_checkpoint(checkpoints, run_dir) if resuming else (None, None)
@@ -291,6 +316,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
             cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names), write=writer)
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
         R = loop.run(resume_from)
+        merges = evaluate_merges(loop, methods, weights) if methods else []
     except TrainingDiverged as err:  # keep what was measured, say where and why it stopped
         status = {"state": "failed", "reason": str(err), "task": err.task, "step": err.step}
         rows = loop.R[: loop.rows_done]
@@ -317,11 +343,14 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         stability_gap(loop.points, stream.names, cfg.train.steps_per_task, run_dir / "stability_gap.png")
     extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
              "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings,
-             **_continual_record(cfg, loop.points)}  # fmt: skip
+             **_continual_record(cfg, loop.points), **({"merges": merges} if merges else {})}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)
     if tracker:
+        tracker.log_merges(merges, names)
         tracker.finish(R, names, stream.names, metrics, plot)
     print_summary(R, names, stream.names, metrics, per_row)
+    if merges:
+        print_merges(merges, names, R[-1], metrics)
     log.info("results in %s", run_dir / "results.json")
     return metrics
 
@@ -438,6 +467,99 @@ def report_main(argv: list[str] | None = None) -> None:
         print(f"skipped {folder}: {reason}")
     print((out / "summary.md").read_text())
     print(f"report written to {out}")
+
+
+def _merge_choices() -> list[str]:
+    return sorted(p.stem for p in (Path(CONF_DIR) / "merge").glob("*.yaml") if p.stem != "none")
+
+
+def merge_combinations(overrides: list[str]) -> list[list[str]]:
+    """The overrides of every merge configuration asked for: `merge=NAME` or `merge=[A,B]` chooses
+    merges, `merge.NAME.KEY=V1,V2` sweeps a setting; every combination of the swept values."""
+    import itertools
+
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    chosen = [o for o in parsed if o.key_or_group == "merge"]
+    values = [o.value() for o in chosen]
+    names = [n for v in values for n in (v if isinstance(v, list) else [v])]
+    unknown = [n for n in names if n not in _merge_choices()]
+    if not names or unknown:
+        what = f"unknown merge '{unknown[0]}'" if unknown else "no merge chosen"
+        raise ConfigError(f"{what}: choose with merge=NAME or merge=[A,B]. Available merges: {', '.join(_merge_choices())}")
+    for o in parsed:
+        if not o.key_or_group.startswith("merge"):
+            raise ConfigError(f"cl-merge takes merge=... and merge.NAME.KEY=... overrides only, got '{o.input_line}'")
+    options = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
+               for o in parsed if o.key_or_group != "merge"]  # fmt: skip
+    return [[f"merge=[{','.join(names)}]", *combo] for combo in itertools.product(*options)]
+
+
+def _merge_run(folder: Path, combinations: list[list[str]]) -> None:
+    """Merge and evaluate every configuration of `combinations` on the finished run `folder`,
+    adding the merged models to its results.json."""
+    import lightning as L
+    import numpy as np
+
+    from cl.merging.evaluate import evaluate_merges
+    from cl.merging.weights import TaskWeights
+    from cl.tracking.console import print_merges, quiet_lightning
+
+    cfg = OmegaConf.load(folder / "config.yaml")
+    results = json.loads((folder / "results.json").read_text())
+    methods = {}
+    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
+        for combo in combinations:
+            merges = hydra.compose("config", overrides=[*combo, f"seed={cfg.seed}"]).merge
+            methods.update({m.label(): m for m in merge_methods(OmegaConf.create({"merge": merges})).values()})
+    quiet_lightning()
+    L.seed_everything(cfg.seed, workers=True, verbose=False)
+    loop = build_loop(cfg, folder, build_tasks(cfg), writer=False)
+    loop.R = np.array(results["R"], dtype=float)
+    loop.general_ppl = list(results.get("general", {}).get("ppl", []))
+    records = evaluate_merges(loop, methods, TaskWeights(folder / "weights"))
+    kept = {r["label"]: r for r in results.get("merges", [])}
+    kept.update({r["label"]: r for r in records})
+    write_text(folder / "results.json", json.dumps({**results, "merges": list(kept.values())}, indent=2))
+    print_merges(records, results["tasks"], results["R"][-1], results["metrics"])
+
+
+def _check_merge_folder(folder: Path) -> None:
+    """A finished run whose per-task weights were kept."""
+    results = folder / "results.json"
+    if not results.is_file() or not (folder / "config.yaml").is_file():
+        raise ConfigError(f"{folder} is not a finished cl run folder (no results.json and config.yaml)")
+    state = json.loads(results.read_text()).get("status", {}).get("state", "finished")
+    if state != "finished":
+        raise ConfigError(f"{folder} holds a run that {state}; merging needs a finished run")
+    if not (folder / "weights" / "start.pt").is_file():
+        raise ConfigError(f"{folder} kept no per-task weights: train with merge=... or checkpoint.task_weights=true")
+
+
+def merge_main(argv: list[str] | None = None) -> None:
+    """Console script `cl-merge RUN [RUN ...] merge=NAME|[A,B] [merge.NAME.KEY=V1,V2 ...]`: merge
+    the per-task models each finished run kept (<run>/weights/) with every chosen merge and every
+    combination of the swept settings, evaluate the merged models on the run's tasks, print them
+    and add them to the run's results.json (a merge with the same label is replaced), where
+    cl-report finds them."""
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(merge_main.__doc__)
+        sys.exit(0 if argv else 2)
+    folders = [Path(a).expanduser() for a in argv if "=" not in a]
+    try:
+        combinations = merge_combinations([a for a in argv if "=" in a])
+        if not folders:
+            raise ConfigError("give at least one run folder")
+        for folder in folders:
+            _check_merge_folder(folder)
+    except ConfigError as err:
+        print(f"cl-merge: error: {err}", file=sys.stderr)
+        sys.exit(2)
+    for folder in folders:
+        _merge_run(folder, combinations)
+        log.info("merged models added to %s", folder / "results.json")
 
 
 if __name__ == "__main__":

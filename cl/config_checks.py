@@ -56,13 +56,16 @@ def batch_split_problem(batch_size: int, accumulate: int, processes: int) -> str
             f"choose a multiple of {accumulate * processes}")  # fmt: skip
 
 
+def _process_count(trainer: DictConfig) -> int:
+    """Processes of a run: devices x nodes where both are given as numbers, else 1."""
+    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
+    return devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
+
+
 def check_batch_layout(batch_size: int, trainer: DictConfig) -> None:
     """train.batch_size must split evenly into the accumulated micro-batches and the processes
     (devices x nodes, where given as numbers)."""
-    accumulate = trainer.get("accumulate_grad_batches", 1)
-    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
-    processes = devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
-    problem = batch_split_problem(batch_size, accumulate, processes)
+    problem = batch_split_problem(batch_size, trainer.get("accumulate_grad_batches", 1), _process_count(trainer))
     if problem:
         raise ConfigError(problem)
 
@@ -148,7 +151,8 @@ def check_parts(cfg: DictConfig) -> None:
     from hydra.utils import instantiate
 
     parts = [("adapter", cfg.adapter), ("objective", cfg.objective),
-             *((f"strategy.{name}", body) for name, body in cfg.strategy.items())]  # fmt: skip
+             *((f"strategy.{name}", body) for name, body in cfg.strategy.items()),
+             *((f"merge.{name}", body) for name, body in (cfg.get("merge") or {}).items())]  # fmt: skip
     built = {}
     for key, body in parts:
         try:
@@ -163,6 +167,13 @@ def check_parts(cfg: DictConfig) -> None:
                               "frozen: use it with adapter=none, or drop it")  # fmt: skip
         if adapter.name != "lora" and getattr(part, "needs_adapter", False):
             raise ConfigError(f"{key} adds a LoRA adapter per task: it needs adapter=lora (got adapter={adapter.name})")
+    merges = [key for key in built if key.startswith("merge.")]
+    if merges and adapter.name != "none":
+        raise ConfigError(f"{merges[0]} merges the model's own weights, which adapter={adapter.name} keeps frozen: "
+                          "use merges with adapter=none, or drop merge=")  # fmt: skip
+    if merges and _process_count(cfg.trainer) > 1:
+        raise ConfigError(f"{merges[0]}: merges are evaluated in one process; train with several processes and "
+                          "checkpoint.task_weights=true, then run `cl-merge <run folder> merge=...`; or drop merge=")  # fmt: skip
 
 
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:

@@ -18,6 +18,7 @@ from cl.config_checks import batch_split_problem
 from cl.evaluation.continual import ContinualEvaluation, PointObserver, subset_task
 from cl.evaluation.evaluators import Perplexity, task_evaluator
 from cl.evaluation.matrix import general_ability
+from cl.merging.weights import START, TaskWeights, task_key
 from cl.module import ContinualModule
 from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
@@ -90,6 +91,7 @@ class ContinualLoop:
     so data that cannot be used stops the run before any training. `general` adds the
     perplexity on general text to every row. With `checkpoints`, the run saves its state inside
     and after every task, and `run(resume=...)` continues from such a checkpoint. With
+    `weights`, the model's weights at the start and after every task are kept for merging. With
     `plan.eval_every_n_steps`, `points` collects the continual evaluation of the seen tasks.
     """
 
@@ -102,9 +104,11 @@ class ContinualLoop:
         observers: list[RowObserver] = (),
         general: Perplexity | None = None,
         checkpoints: CheckpointPlan | None = None,
+        weights: TaskWeights | None = None,
     ) -> None:
         self.module, self.stream, self.plan = module, stream, plan
         self.make_trainer, self.observers, self.checkpoints = make_trainer, list(observers), checkpoints
+        self.weights = weights
         self.collate = Collator(module.tokenizer.pad_token_id)
         encoder = module.encoder
         self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
@@ -160,13 +164,19 @@ class ContinualLoop:
         """The score of every evaluated task of the stream (one row of R); the general-text
         perplexity, if measured, is appended to `general_ppl`."""
         start = time.perf_counter()
+        row, ppl = self.score()
+        self.timing["eval_s"] += time.perf_counter() - start
+        self.general_ppl += ppl
+        return row
+
+    def score(self) -> tuple[list[float], list[float]]:
+        """The current model's score on every evaluated task and its general-text perplexity
+        (an empty list when not measured), recorded nowhere."""
         self.module.evaluators = self.evaluators
         self._evaluation_trainer().validate(self.module, dataloaders=self._eval_loaders, verbose=False)
-        self.timing["eval_s"] += time.perf_counter() - start
         values = self.module.eval_values()
         n = len(self.stream.eval_tasks)
-        self.general_ppl += values[n:]
-        return values[:n]
+        return values[:n], values[n:]
 
     def _evaluation_trainer(self) -> L.Trainer:
         """The Trainer of every evaluation, made once with this process's share of each set."""
@@ -214,7 +224,12 @@ class ContinualLoop:
             "extra": self.checkpoints.extra_state(),
         }
 
+    def _keep_weights(self, key: str) -> None:
+        if self.weights is not None:
+            self.weights.save(key, self.module.model.state_dict())
+
     def _save_task_end(self, task: int) -> None:
+        self._keep_weights(task_key(task))  # before the checkpoint: a run resumed from it has these
         if self.checkpoints is None or not self.checkpoints.writer:
             return
         state = {"state_dict": self.module.state_dict(), "cl": self.state(task, None)}
@@ -265,6 +280,7 @@ class ContinualLoop:
         if resume is None:
             self.R[0] = self.evaluate()
             self._record(0)
+            self._keep_weights(START)
         else:
             if self.checkpoints is None:
                 raise ValueError("resuming needs checkpoints: the loop was built without a CheckpointPlan")

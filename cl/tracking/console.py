@@ -44,6 +44,18 @@ def print_summary(
     console.print(summary)
 
 
+def print_merges(records: list[dict], tasks: list[str], final_row, sequential: dict[str, float], console=None) -> None:
+    """One row per merged model (cl.merging.evaluate) beside the sequential model's metrics."""
+    console = console or Console()
+    table = Table(title="Merged models (row: the merged model on every task; metrics with it as the final row)")
+    for column in ("model", *tasks, "acc", "bwt"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    table.add_row("sequential", *(f"{v:.3f}" for v in final_row), f"{sequential['acc']:.3f}", f"{sequential['bwt']:+.3f}")
+    for r in records:
+        table.add_row(r["label"], *(f"{v:.3f}" for v in r["row"]), f"{r['metrics']['acc']:.3f}", f"{r['metrics']['bwt']:+.3f}")
+    console.print(table)
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's notices that do not apply to this loop (one Trainer per task, no val loop)."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")

@@ -39,6 +39,7 @@ class Run:
     R: np.ndarray
     metrics: dict[str, float]
     flag: str = ""  # why this run stands out from the other seeds of its configuration
+    merges: tuple = ()  # results.json's merged models of this run (cl.merging.evaluate)
 
 
 def _overrides(folder: Path) -> list[str]:
@@ -67,7 +68,8 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
         if status["state"] != "finished":
             skipped.append((folder, f"failed: {status.get('reason', 'no reason recorded')}"))
             continue
-        runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"]))
+        runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"],
+                        merges=tuple(res.get("merges", ()))))  # fmt: skip
     if runs:
         streams = defaultdict(list)
         for run in runs:
@@ -77,8 +79,22 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((run.folder, f"different stream: {' -> '.join(run.tasks)} (report stream: {' -> '.join(main)})"))
         runs = [r for r in runs if r.tasks == main]
         _label_configurations(runs, {r.folder: _overrides(r.folder) for r in runs})
+        runs += merged_runs(runs)
         flag_outliers(runs)
     return runs, skipped
+
+
+def merged_runs(runs: list[Run]) -> list[Run]:
+    """Each merged model of each run as a run of its own: its configuration is the run's plus
+    the merge's label, its R the run's with the final row replaced by the merged model's."""
+    out = []
+    for run in runs:
+        for merge in run.merges:
+            R = run.R.copy()
+            R[-1] = merge["row"]
+            config = f"merged: {merge['label']}" if run.config == "default" else f"{run.config} | merged: {merge['label']}"
+            out.append(Run(run.folder, config, run.seed, run.tasks, run.trained, R, merge["metrics"]))
+    return out
 
 
 def by_config(runs: list[Run]) -> dict[str, list[Run]]:

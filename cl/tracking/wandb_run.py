@@ -119,6 +119,15 @@ class WandbTracker:
         self.run.log({"continual/step": point["step"], "continual/training": point["task"], **accs})
 
     @_guarded
+    def log_merges(self, records: list[dict], tasks: list[str]) -> None:
+        """Merged models (cl.merging.evaluate): table `merge/rows`, summary `merge/<name>/<metric>`."""
+        if not records:
+            return
+        table = self._wandb.Table(columns=["merge", *tasks], data=[[r["label"], *r["row"]] for r in records])
+        self.run.log({"merge/rows": table})
+        self.run.summary.update({f"merge/{r['key']}/{k}": v for r in records for k, v in r["metrics"].items()})
+
+    @_guarded
     def finish(self, R: np.ndarray, tasks: list[str], trained: list[str], metrics: dict[str, float], heatmap: Path):
         rows = ["before training"] + [f"after {t}" for t in trained]
         table = self._wandb.Table(columns=["row", *tasks], data=[[r, *map(float, v)] for r, v in zip(rows, R)])

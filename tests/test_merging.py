@@ -1,0 +1,167 @@
+"""Merging per-task models (cl.merging): each method against a hand computation, the identity
+cases on a real model, and merges evaluated in a run, by cl-merge and in cl-report."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from cl.config_checks import ConfigError, check_parts
+from cl.merging.methods import Dare, Lines, TaskArithmetic, Ties, task_vectors
+from tests.helpers import QUICK, cl_run, results
+
+CONF = Path(__file__).resolve().parents[1] / "conf"
+
+
+def _sd(**tensors) -> dict[str, torch.Tensor]:
+    return {k.replace("__", "."): torch.tensor(v, dtype=torch.float32) for k, v in tensors.items()}
+
+
+def test_task_arithmetic_adds_the_scaled_sum_of_task_vectors():
+    base = _sd(w=[1.0, 2.0, 3.0], step=[7.0])
+    base["count"] = torch.tensor([5])  # not floating point: taken from the base
+    m1, m2 = _sd(w=[2.0, 2.0, 1.0], step=[7.0]), _sd(w=[1.0, 4.0, 4.0], step=[9.0])
+    m1["count"] = m2["count"] = torch.tensor([6])
+    merged = TaskArithmetic(scale=0.5).merge(base, [m1, m2])
+    # tau_1 = [1, 0, -2], tau_2 = [0, 2, 1]: base + 0.5 * [1, 2, -1]
+    assert merged["w"].tolist() == [1.5, 3.0, 2.5] and merged["step"].tolist() == [8.0]
+    assert merged["count"].tolist() == [5]
+
+
+def test_ties_trims_over_the_whole_vector_elects_signs_and_averages_the_agreeing_entries():
+    base = _sd(a=[0.0, 0.0], b=[0.0, 0.0])
+    models = [_sd(a=[4.0, 3.0], b=[0.5, 0.2]), _sd(a=[-2.0, 1.0], b=[-6.0, 0.1]), _sd(a=[2.0, -5.0], b=[1.0, 0.5])]
+    # top half of each vector over a and b together: [4, 3 | 0, 0], [-2, 0 | -6, 0], [2, -5 | 0, 0]
+    # (per-tensor trimming would keep b=[0.5, 0] of the first); signs by the sum: a0 + (4 - 2 + 2),
+    # a1 - (3 - 5), b0 - (-6), b1 none (all trimmed)
+    merged = Ties(density=0.5, scale=1.0).merge(base, models)
+    assert merged["a"].tolist() == [3.0, -5.0]  # a0: mean of the agreeing 4 and 2; a1: -5 alone
+    assert merged["b"].tolist() == [-6.0, 0.0]
+    assert Ties(density=0.5, scale=0.5).merge(base, models)["a"].tolist() == [1.5, -2.5]
+
+
+def test_dare_keeps_the_expectation_by_rescaling_what_it_does_not_drop():
+    base = {"w": torch.zeros(200_000)}
+    model = {"w": torch.full((200_000,), 2.0)}
+    merged = Dare(density=0.3, scale=1.0, seed=1).merge(base, [model])["w"]
+    values = merged.unique().tolist()
+    assert values == [0.0, pytest.approx(2.0 / 0.3)]
+    kept = (merged != 0).float().mean().item()
+    assert abs(kept - 0.3) < 0.005  # 200k draws: std of the kept fraction ~0.001
+    assert abs(merged.mean().item() - 2.0) < 0.03  # rescaled: the expectation is the task vector's
+    assert torch.equal(merged, Dare(density=0.3, scale=1.0, seed=1).merge(base, [model])["w"])
+    assert not torch.equal(merged, Dare(density=0.3, scale=1.0, seed=2).merge(base, [model])["w"])
+
+
+def test_lines_scales_each_block_by_its_depth_and_the_rest_by_alpha():
+    names = ["model.embed_tokens.weight", "model.layers.0.mlp.weight", "model.layers.1.mlp.weight",
+             "model.layers.2.mlp.weight", "model.layers.2.sublayers.7.weight", "model.norm.weight", "lm_head.weight"]  # fmt: skip
+    base = {n: torch.zeros(2) for n in names}
+    model = {n: torch.ones(2) for n in names}
+    merged = Lines(alpha=0.2, beta=0.6).merge(base, [model])
+    got = {n: round(merged[n][0].item(), 6) for n in names}
+    assert got == {"model.embed_tokens.weight": 0.2, "model.layers.0.mlp.weight": 0.2, "model.layers.1.mlp.weight": 0.5,
+                   "model.layers.2.mlp.weight": 0.8, "model.layers.2.sublayers.7.weight": 0.8,
+                   "model.norm.weight": 0.2, "lm_head.weight": 0.2}  # fmt: skip
+    with pytest.raises(ValueError, match="no parameter name matches block_pattern"):
+        Lines().merge({"h.0.w": torch.zeros(1)}, [{"h.0.w": torch.ones(1)}])
+
+
+@pytest.mark.parametrize("method", [TaskArithmetic(scale=1.0), Ties(density=1.0, scale=1.0),
+                                    Dare(density=1.0, scale=1.0), Lines(alpha=1.0, beta=0.0)])  # fmt: skip
+def test_merging_one_task_model_at_scale_one_reproduces_it(method):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    config = LlamaConfig(vocab_size=40, hidden_size=16, intermediate_size=32, num_hidden_layers=3,
+                         num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=32)  # fmt: skip
+    torch.manual_seed(0)
+    model = LlamaForCausalLM(config).eval()
+    base = {k: v.clone() for k, v in model.state_dict().items()}
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    tuned = {k: v.clone() for k, v in model.state_dict().items()}
+    ids = torch.randint(0, 40, (2, 9))
+    expected = model(ids).logits
+    model.load_state_dict(method.merge(base, [tuned]))
+    assert torch.allclose(model(ids).logits, expected, atol=1e-5)
+    assert max((tuned[k] - v).abs().max().item() for k, v in model.state_dict().items()) < 1e-6
+
+
+def test_task_vectors_need_the_same_parameters():
+    with pytest.raises(ValueError, match="lacks 'b' of the base"):
+        task_vectors(_sd(a=[0.0], b=[0.0]), [_sd(a=[1.0])])
+
+
+def _compose(*overrides):
+    from hydra import compose, initialize_config_dir
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        return compose(config_name="config", overrides=list(overrides))
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (["merge=ties", "adapter=lora"], "merge.ties merges the model's own weights, which adapter=lora keeps frozen"),
+    (["merge=ties", "trainer=ddp", "trainer.accelerator=cpu"], "merges are evaluated in one process; train with several"),
+    (["merge=ties", "merge.ties.density=0"], "merge.ties: ties.density must be in (0, 1]"),
+    (["merge=lines", "merge.lines.models=some"], "lines.models must be 'all' or 'final', got 'some'"),
+])  # fmt: skip
+def test_bad_merge_settings_are_rejected_by_the_config_check(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        check_parts(_compose(*overrides))
+
+
+@pytest.mark.slow
+def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path):
+    quick = [*QUICK, "train.steps_per_task=20", "stream.order=[reverse,sort,copy]", "logger=none"]
+    identity = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
+    proc = cl_run(tmp_path, *quick, *identity)
+    assert proc.returncode == 0, proc.stderr
+    res = results(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "run" / "weights").iterdir()) == ["start.pt", "task000.pt", "task001.pt", "task002.pt"]
+    merges = {m["method"]: m for m in res["merges"]}
+    # scale 0 is the stream's start (row 0); LiNeS at alpha 1, beta 0 is the final model (last row)
+    assert merges["task_arithmetic"]["row"] == pytest.approx(res["R"][0], abs=1e-6)
+    assert merges["lines"]["row"] == pytest.approx(res["R"][-1], abs=1e-6)
+    assert merges["lines"]["metrics"]["acc"] == pytest.approx(res["metrics"]["acc"], abs=1e-6)
+    assert merges["task_arithmetic"]["models"] == ["task000", "task001", "task002"] and merges["lines"]["models"] == ["task002"]
+
+    cmd = [sys.executable, "-c", "from cl.cli import merge_main; merge_main()", str(tmp_path / "run"),
+           "merge=ties", "merge.ties.density=0.5,1.0"]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
+    assert proc.returncode == 0, proc.stderr
+    after = results(tmp_path)
+    labels = [m["label"] for m in after["merges"]]
+    assert labels[:2] == [merges["task_arithmetic"]["label"], merges["lines"]["label"]]  # kept
+    assert labels[2:] == ["ties(density=0.5, scale=1.0)", "ties(density=1.0, scale=1.0)"]
+    for m in after["merges"][2:]:
+        assert m["metrics"]["acc"] == pytest.approx(sum(m["row"][:3]) / 3, abs=1e-6)
+    assert after["R"] == res["R"] and after["metrics"] == res["metrics"]
+
+    from cl.tracking.report import collect
+
+    runs, _ = collect(tmp_path)
+    configs = {r.config: r for r in runs}
+    assert set(configs) == {"default", *(f"merged: {label}" for label in labels)}
+    assert configs["merged: ties(density=1.0, scale=1.0)"].R[-1].tolist() == pytest.approx(after["merges"][3]["row"])
+
+
+def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
+    from cl.cli import merge_main
+
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "results.json").write_text(json.dumps({"status": {"state": "finished"}}))
+    (tmp_path / "run" / "config.yaml").write_text("seed: 0\n")
+    cases = [([str(tmp_path / "run"), "merge=nosuch"], "unknown merge 'nosuch': choose with merge=NAME or merge=[A,B]. Available merges: dare, lines, task_arithmetic, ties"),
+             ([str(tmp_path / "run"), "merge.ties.density=0.5"], "no merge chosen"),
+             ([str(tmp_path / "run"), "merge=ties", "seed=1"], "cl-merge takes merge=... and merge.NAME.KEY=... overrides only, got 'seed=1'"),
+             ([str(tmp_path / "run"), "merge=ties"], "kept no per-task weights: train with merge=... or checkpoint.task_weights=true"),
+             ([str(tmp_path), "merge=ties"], "is not a finished cl run folder")]  # fmt: skip
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as stop:
+            merge_main(argv)
+        err = capsys.readouterr().err
+        assert stop.value.code == 2 and message in err, err
+    assert json.loads((tmp_path / "run" / "results.json").read_text()) == {"status": {"state": "finished"}}
