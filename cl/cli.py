@@ -350,7 +350,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         tracker.finish(R, names, stream.names, metrics, plot)
     print_summary(R, names, stream.names, metrics, per_row)
     if merges:
-        print_merges(merges, names, R[-1], metrics)
+        print_merges(merges, names, (R[-1], metrics))
     log.info("results in %s", run_dir / "results.json")
     return metrics
 
@@ -467,99 +467,6 @@ def report_main(argv: list[str] | None = None) -> None:
         print(f"skipped {folder}: {reason}")
     print((out / "summary.md").read_text())
     print(f"report written to {out}")
-
-
-def _merge_choices() -> list[str]:
-    return sorted(p.stem for p in (Path(CONF_DIR) / "merge").glob("*.yaml") if p.stem != "none")
-
-
-def merge_combinations(overrides: list[str]) -> list[list[str]]:
-    """The overrides of every merge configuration asked for: `merge=NAME` or `merge=[A,B]` chooses
-    merges, `merge.NAME.KEY=V1,V2` sweeps a setting; every combination of the swept values."""
-    import itertools
-
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-
-    parsed = OverridesParser.create().parse_overrides(overrides)
-    chosen = [o for o in parsed if o.key_or_group == "merge"]
-    values = [o.value() for o in chosen]
-    names = [n for v in values for n in (v if isinstance(v, list) else [v])]
-    unknown = [n for n in names if n not in _merge_choices()]
-    if not names or unknown:
-        what = f"unknown merge '{unknown[0]}'" if unknown else "no merge chosen"
-        raise ConfigError(f"{what}: choose with merge=NAME or merge=[A,B]. Available merges: {', '.join(_merge_choices())}")
-    for o in parsed:
-        if not o.key_or_group.startswith("merge"):
-            raise ConfigError(f"cl-merge takes merge=... and merge.NAME.KEY=... overrides only, got '{o.input_line}'")
-    options = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
-               for o in parsed if o.key_or_group != "merge"]  # fmt: skip
-    return [[f"merge=[{','.join(names)}]", *combo] for combo in itertools.product(*options)]
-
-
-def _merge_run(folder: Path, combinations: list[list[str]]) -> None:
-    """Merge and evaluate every configuration of `combinations` on the finished run `folder`,
-    adding the merged models to its results.json."""
-    import lightning as L
-    import numpy as np
-
-    from cl.merging.evaluate import evaluate_merges
-    from cl.merging.weights import TaskWeights
-    from cl.tracking.console import print_merges, quiet_lightning
-
-    cfg = OmegaConf.load(folder / "config.yaml")
-    results = json.loads((folder / "results.json").read_text())
-    methods = {}
-    with hydra.initialize_config_dir(config_dir=CONF_DIR, version_base="1.3"):
-        for combo in combinations:
-            merges = hydra.compose("config", overrides=[*combo, f"seed={cfg.seed}"]).merge
-            methods.update({m.label(): m for m in merge_methods(OmegaConf.create({"merge": merges})).values()})
-    quiet_lightning()
-    L.seed_everything(cfg.seed, workers=True, verbose=False)
-    loop = build_loop(cfg, folder, build_tasks(cfg), writer=False)
-    loop.R = np.array(results["R"], dtype=float)
-    loop.general_ppl = list(results.get("general", {}).get("ppl", []))
-    records = evaluate_merges(loop, methods, TaskWeights(folder / "weights"))
-    kept = {r["label"]: r for r in results.get("merges", [])}
-    kept.update({r["label"]: r for r in records})
-    write_text(folder / "results.json", json.dumps({**results, "merges": list(kept.values())}, indent=2))
-    print_merges(records, results["tasks"], results["R"][-1], results["metrics"])
-
-
-def _check_merge_folder(folder: Path) -> None:
-    """A finished run whose per-task weights were kept."""
-    results = folder / "results.json"
-    if not results.is_file() or not (folder / "config.yaml").is_file():
-        raise ConfigError(f"{folder} is not a finished cl run folder (no results.json and config.yaml)")
-    state = json.loads(results.read_text()).get("status", {}).get("state", "finished")
-    if state != "finished":
-        raise ConfigError(f"{folder} holds a run that {state}; merging needs a finished run")
-    if not (folder / "weights" / "start.pt").is_file():
-        raise ConfigError(f"{folder} kept no per-task weights: train with merge=... or checkpoint.task_weights=true")
-
-
-def merge_main(argv: list[str] | None = None) -> None:
-    """Console script `cl-merge RUN [RUN ...] merge=NAME|[A,B] [merge.NAME.KEY=V1,V2 ...]`: merge
-    the per-task models each finished run kept (<run>/weights/) with every chosen merge and every
-    combination of the swept settings, evaluate the merged models on the run's tasks, print them
-    and add them to the run's results.json (a merge with the same label is replaced), where
-    cl-report finds them."""
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(merge_main.__doc__)
-        sys.exit(0 if argv else 2)
-    folders = [Path(a).expanduser() for a in argv if "=" not in a]
-    try:
-        combinations = merge_combinations([a for a in argv if "=" in a])
-        if not folders:
-            raise ConfigError("give at least one run folder")
-        for folder in folders:
-            _check_merge_folder(folder)
-    except ConfigError as err:
-        print(f"cl-merge: error: {err}", file=sys.stderr)
-        sys.exit(2)
-    for folder in folders:
-        _merge_run(folder, combinations)
-        log.info("merged models added to %s", folder / "results.json")
 
 
 if __name__ == "__main__":

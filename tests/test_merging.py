@@ -1,8 +1,6 @@
 """Merging per-task models (cl.merging): each method against a hand computation, the identity
 cases on a real model, and merges evaluated in a run, by cl-merge and in cl-report."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -115,7 +113,7 @@ def test_bad_merge_settings_are_rejected_by_the_config_check(overrides, message)
 
 @pytest.mark.slow
 def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path):
-    quick = [*QUICK, "train.steps_per_task=20", "stream.order=[reverse,sort,copy]", "logger=none"]
+    quick = [*QUICK, "train.steps_per_task=10", "stream.order=[reverse,sort,copy]", "logger=none"]
     identity = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
     proc = cl_run(tmp_path, *quick, *identity)
     assert proc.returncode == 0, proc.stderr
@@ -128,10 +126,9 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path
     assert merges["lines"]["metrics"]["acc"] == pytest.approx(res["metrics"]["acc"], abs=1e-6)
     assert merges["task_arithmetic"]["models"] == ["task000", "task001", "task002"] and merges["lines"]["models"] == ["task002"]
 
-    cmd = [sys.executable, "-c", "from cl.cli import merge_main; merge_main()", str(tmp_path / "run"),
-           "merge=ties", "merge.ties.density=0.5,1.0"]  # fmt: skip
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**__import__("os").environ, "HF_HUB_OFFLINE": "1"})
-    assert proc.returncode == 0, proc.stderr
+    from cl.merge_cli import main as merge_main
+
+    merge_main([str(tmp_path / "run"), "merge=ties", "merge.ties.density=0.5,1.0"])
     after = results(tmp_path)
     labels = [m["label"] for m in after["merges"]]
     assert labels[:2] == [merges["task_arithmetic"]["label"], merges["lines"]["label"]]  # kept
@@ -149,7 +146,7 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path
 
 
 def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
-    from cl.cli import merge_main
+    from cl.merge_cli import main as merge_main
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps({"status": {"state": "finished"}}))
@@ -165,3 +162,47 @@ def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
         err = capsys.readouterr().err
         assert stop.value.code == 2 and message in err, err
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == {"status": {"state": "finished"}}
+
+
+@pytest.mark.slow
+def test_cl_merge_independent_merges_single_task_runs_from_one_start(tmp_path):
+    sweep = ["-m", "stream.order=[reverse],[sort]", "checkpoint.task_weights=true", "logger=none", *QUICK,
+             "train.steps_per_task=10", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
+    proc = cl_run(tmp_path, *sweep, run_dir=None)
+    assert proc.returncode == 0, proc.stderr
+    singles = [results(tmp_path, f"sweep/{i}") for i in (0, 1)]
+    from cl.merge_cli import main as merge_main
+
+    out = tmp_path / "merged"
+    merge_main(["--independent", str(out), str(tmp_path / "sweep/0"), str(tmp_path / "sweep/1"),
+                "merge=[task_arithmetic,ties]", "merge.task_arithmetic.scale=0,1"])  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    assert res["trained_tasks"] == ["reverse", "sort"] and res["kind"] == "independent"
+    # row 0: the common start; row i: run i's model alone, which scores its own task as in its run
+    assert res["R"][0][:2] == pytest.approx([singles[0]["R"][0][0], singles[1]["R"][0][0]], abs=1e-6)
+    assert res["R"][1][0] == pytest.approx(singles[0]["R"][1][0], abs=1e-6)
+    assert res["R"][2][1] == pytest.approx(singles[1]["R"][1][0], abs=1e-6)
+    merged = {m["label"]: m for m in res["merges"]}
+    assert merged["task_arithmetic(scale=0.0)"]["row"] == pytest.approx(res["R"][0], abs=1e-6)
+    assert merged["ties(density=0.2, scale=1.0)"]["models"] == ["task000", "task001"]
+    from cl.tracking.report import collect
+
+    runs, _ = collect(out)  # the merges only: the rows of single models are no sequential result
+    assert sorted(r.config for r in runs) == sorted(f"merged: {label}" for label in merged)
+
+
+def test_cl_merge_independent_refuses_runs_from_different_starts(tmp_path, capsys):
+    import torch
+
+    from cl.merge_cli import main as merge_main
+
+    for i, (task, start) in enumerate([("reverse", 0.0), ("sort", 1.0)]):
+        run = tmp_path / str(i)
+        (run / "weights").mkdir(parents=True)
+        (run / "results.json").write_text(json.dumps({"trained_tasks": [task], "status": {"state": "finished"}}))
+        (run / "config.yaml").write_text("seed: 0\n")
+        torch.save({"w": torch.full((2,), start)}, run / "weights" / "start.pt")
+    with pytest.raises(SystemExit) as stop:
+        merge_main(["--independent", str(tmp_path / "out"), str(tmp_path / "0"), str(tmp_path / "1"), "merge=ties"])
+    assert stop.value.code == 2 and "started from other weights than" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -50,7 +50,8 @@ class MergeMethod:
     def label(self) -> str:
         """e.g. `ties(density=0.2, scale=1.0)`: names a merge in results and reports, the same
         for every seed of a configuration (a drawing seed is left out)."""
-        shown = {k: v for k, v in self.settings().items() if k not in ("seed", "block_pattern")}
+        shown = {k: v if isinstance(v, (bool, str)) else float(v)  # scale=1 and scale=1.0 are one merge
+                 for k, v in self.settings().items() if k not in ("seed", "block_pattern")}  # fmt: skip
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in shown.items())})"
 
     def merge(self, base: StateDict, models: list[StateDict]) -> StateDict:

@@ -44,13 +44,16 @@ def print_summary(
     console.print(summary)
 
 
-def print_merges(records: list[dict], tasks: list[str], final_row, sequential: dict[str, float], console=None) -> None:
-    """One row per merged model (cl.merging.evaluate) beside the sequential model's metrics."""
+def print_merges(records: list[dict], tasks: list[str], sequential: tuple | None = None, console=None) -> None:
+    """One row per merged model (cl.merging.evaluate), after the sequential model's final row
+    and metrics when given as (row, metrics)."""
     console = console or Console()
     table = Table(title="Merged models (row: the merged model on every task; metrics with it as the final row)")
     for column in ("model", *tasks, "acc", "bwt"):
         table.add_column(column, justify="left" if column == "model" else "right")
-    table.add_row("sequential", *(f"{v:.3f}" for v in final_row), f"{sequential['acc']:.3f}", f"{sequential['bwt']:+.3f}")
+    if sequential is not None:
+        row, metrics = sequential
+        table.add_row("sequential", *(f"{v:.3f}" for v in row), f"{metrics['acc']:.3f}", f"{metrics['bwt']:+.3f}")
     for r in records:
         table.add_row(r["label"], *(f"{v:.3f}" for v in r["row"]), f"{r['metrics']['acc']:.3f}", f"{r['metrics']['bwt']:+.3f}")
     console.print(table)

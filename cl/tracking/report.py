@@ -40,6 +40,7 @@ class Run:
     metrics: dict[str, float]
     flag: str = ""  # why this run stands out from the other seeds of its configuration
     merges: tuple = ()  # results.json's merged models of this run (cl.merging.evaluate)
+    independent: bool = False  # R of single-task runs side by side (cl-merge --independent): only its merges report
 
 
 def _overrides(folder: Path) -> list[str]:
@@ -69,7 +70,7 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((folder, f"failed: {status.get('reason', 'no reason recorded')}"))
             continue
         runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"],
-                        merges=tuple(res.get("merges", ()))))  # fmt: skip
+                        merges=tuple(res.get("merges", ())), independent=res.get("kind") == "independent"))  # fmt: skip
     if runs:
         streams = defaultdict(list)
         for run in runs:
@@ -79,7 +80,7 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((run.folder, f"different stream: {' -> '.join(run.tasks)} (report stream: {' -> '.join(main)})"))
         runs = [r for r in runs if r.tasks == main]
         _label_configurations(runs, {r.folder: _overrides(r.folder) for r in runs})
-        runs += merged_runs(runs)
+        runs = [r for r in runs if not r.independent] + merged_runs(runs)
         flag_outliers(runs)
     return runs, skipped
 
