@@ -3,6 +3,7 @@ cases on a real model, and merges evaluated in a run, by cl-merge and in cl-repo
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -113,7 +114,8 @@ def test_bad_merge_settings_are_rejected_by_the_config_check(overrides, message)
 
 @pytest.mark.slow
 def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path):
-    quick = [*QUICK, "train.steps_per_task=10", "stream.order=[reverse,sort,copy]", "logger=none"]
+    general = f"eval.general={Path(__file__).resolve().parents[1] / 'data' / 'general' / 'text.jsonl'}"
+    quick = [*QUICK, "train.steps_per_task=10", "stream.order=[reverse,sort,copy]", general]
     identity = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
     proc = cl_run(tmp_path, *quick, *identity)
     assert proc.returncode == 0, proc.stderr
@@ -124,7 +126,16 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path
     assert merges["task_arithmetic"]["row"] == pytest.approx(res["R"][0], abs=1e-6)
     assert merges["lines"]["row"] == pytest.approx(res["R"][-1], abs=1e-6)
     assert merges["lines"]["metrics"]["acc"] == pytest.approx(res["metrics"]["acc"], abs=1e-6)
+    ppl = res["general"]["ppl"]  # a continuous check: general-text perplexity of the start and the final model
+    assert ppl[0] != pytest.approx(ppl[-1], rel=1e-3)
+    assert merges["task_arithmetic"]["ppl"] == pytest.approx([ppl[0]], rel=1e-5)
+    assert merges["lines"]["ppl"] == pytest.approx([ppl[-1]], rel=1e-5)
+    assert merges["lines"]["metrics"]["ppl_ratio"] == pytest.approx(ppl[-1] / ppl[0], rel=1e-5)
     assert merges["task_arithmetic"]["models"] == ["task000", "task001", "task002"] and merges["lines"]["models"] == ["task002"]
+    (table,) = (tmp_path / "run" / "wandb").glob("offline-run-*/files/media/table/merge/rows_*.table.json")
+    logged = json.loads(table.read_text())  # the W&B run has the merged rows
+    assert logged["columns"] == ["merge", "reverse", "sort", "copy"]
+    assert np.allclose([r[1:] for r in logged["data"]], [m["row"] for m in res["merges"]])
 
     from cl.merge_cli import main as merge_main
 
