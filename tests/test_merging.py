@@ -7,12 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from cl.config_checks import ConfigError, check_parts
 from cl.merging.methods import Dare, Lines, TaskArithmetic, Ties, task_vectors
-from tests.helpers import QUICK, cl_run, results
-
-CONF = Path(__file__).resolve().parents[1] / "conf"
-
+from tests.helpers import QUICK, cl_run
 
 def _sd(**tensors) -> dict[str, torch.Tensor]:
     return {k.replace("__", "."): torch.tensor(v, dtype=torch.float32) for k, v in tensors.items()}
@@ -94,33 +90,27 @@ def test_task_vectors_need_the_same_parameters():
         task_vectors(_sd(a=[0.0], b=[0.0]), [_sd(a=[1.0])])
 
 
-def _compose(*overrides):
-    from hydra import compose, initialize_config_dir
-
-    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
-        return compose(config_name="config", overrides=list(overrides))
+IDENTITY = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (["merge=ties", "adapter=lora"], "merge.ties merges the model's own weights, which adapter=lora keeps frozen"),
-    (["merge=ties", "trainer=ddp", "trainer.accelerator=cpu"], "merges are evaluated in one process; train with several"),
-    (["merge=ties", "merge.ties.density=0"], "merge.ties: ties.density must be in (0, 1]"),
-    (["merge=lines", "merge.lines.models=some"], "lines.models must be 'all' or 'final', got 'some'"),
-])  # fmt: skip
-def test_bad_merge_settings_are_rejected_by_the_config_check(overrides, message):
-    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
-        check_parts(_compose(*overrides))
+@pytest.fixture(scope="module")
+def sweep(tmp_path_factory) -> Path:
+    """One cl-run multirun with W&B offline: job 0 trains reverse -> sort -> copy, jobs 1 and 2
+    train reverse and sort alone (the same seed: the same start); each keeps its weights and
+    evaluates two identity merges (task arithmetic at scale 0, LiNeS at alpha 1, beta 0)."""
+    root = tmp_path_factory.mktemp("merging")
+    general = f"eval.general={Path(__file__).resolve().parents[1] / 'data' / 'general' / 'text.jsonl'}"
+    proc = cl_run(root, "-m", "stream.order=[reverse,sort,copy],[reverse],[sort]", *QUICK, "train.steps_per_task=10",
+                  general, *IDENTITY, f"hydra.sweep.dir={root / 'sweep'}", run_dir=None)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    return root / "sweep"
 
 
 @pytest.mark.slow
-def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path):
-    general = f"eval.general={Path(__file__).resolve().parents[1] / 'data' / 'general' / 'text.jsonl'}"
-    quick = [*QUICK, "train.steps_per_task=10", "stream.order=[reverse,sort,copy]", general]
-    identity = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
-    proc = cl_run(tmp_path, *quick, *identity)
-    assert proc.returncode == 0, proc.stderr
-    res = results(tmp_path)
-    assert sorted(p.name for p in (tmp_path / "run" / "weights").iterdir()) == ["start.pt", "task000.pt", "task001.pt", "task002.pt"]
+def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
+    run = sweep / "0"
+    res = json.loads((run / "results.json").read_text())
+    assert sorted(p.name for p in (run / "weights").iterdir()) == ["start.pt", "task000.pt", "task001.pt", "task002.pt"]
     merges = {m["method"]: m for m in res["merges"]}
     # scale 0 is the stream's start (row 0); LiNeS at alpha 1, beta 0 is the final model (last row)
     assert merges["task_arithmetic"]["row"] == pytest.approx(res["R"][0], abs=1e-6)
@@ -132,15 +122,15 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path
     assert merges["lines"]["ppl"] == pytest.approx([ppl[-1]], rel=1e-5)
     assert merges["lines"]["metrics"]["ppl_ratio"] == pytest.approx(ppl[-1] / ppl[0], rel=1e-5)
     assert merges["task_arithmetic"]["models"] == ["task000", "task001", "task002"] and merges["lines"]["models"] == ["task002"]
-    (table,) = (tmp_path / "run" / "wandb").glob("offline-run-*/files/media/table/merge/rows_*.table.json")
+    (table,) = (run / "wandb").glob("offline-run-*/files/media/table/merge/rows_*.table.json")
     logged = json.loads(table.read_text())  # the W&B run has the merged rows
     assert logged["columns"] == ["merge", "reverse", "sort", "copy"]
     assert np.allclose([r[1:] for r in logged["data"]], [m["row"] for m in res["merges"]])
 
     from cl.merge_cli import main as merge_main
 
-    merge_main([str(tmp_path / "run"), "merge=ties", "merge.ties.density=0.5,1.0"])
-    after = results(tmp_path)
+    merge_main([str(run), "merge=ties", "merge.ties.density=0.5,1.0"])
+    after = json.loads((run / "results.json").read_text())
     labels = [m["label"] for m in after["merges"]]
     assert labels[:2] == [merges["task_arithmetic"]["label"], merges["lines"]["label"]]  # kept
     assert labels[2:] == ["ties(density=0.5, scale=1.0)", "ties(density=1.0, scale=1.0)"]
@@ -150,7 +140,7 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(tmp_path
 
     from cl.tracking.report import collect
 
-    runs, _ = collect(tmp_path)
+    runs, _ = collect(run)
     configs = {r.config: r for r in runs}
     assert set(configs) == {"default", *(f"merged: {label}" for label in labels)}
     assert configs["merged: ties(density=1.0, scale=1.0)"].R[-1].tolist() == pytest.approx(after["merges"][3]["row"])
@@ -176,16 +166,12 @@ def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
 
 
 @pytest.mark.slow
-def test_cl_merge_independent_merges_single_task_runs_from_one_start(tmp_path):
-    sweep = ["-m", "stream.order=[reverse],[sort]", "checkpoint.task_weights=true", "logger=none", *QUICK,
-             "train.steps_per_task=10", f"hydra.sweep.dir={tmp_path / 'sweep'}"]  # fmt: skip
-    proc = cl_run(tmp_path, *sweep, run_dir=None)
-    assert proc.returncode == 0, proc.stderr
-    singles = [results(tmp_path, f"sweep/{i}") for i in (0, 1)]
+def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_path):
+    singles = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (1, 2)]
     from cl.merge_cli import main as merge_main
 
     out = tmp_path / "merged"
-    merge_main(["--independent", str(out), str(tmp_path / "sweep/0"), str(tmp_path / "sweep/1"),
+    merge_main(["--independent", str(out), str(sweep / "1"), str(sweep / "2"),
                 "merge=[task_arithmetic,ties]", "merge.task_arithmetic.scale=0,1"])  # fmt: skip
     res = json.loads((out / "results.json").read_text())
     assert res["trained_tasks"] == ["reverse", "sort"] and res["kind"] == "independent"
