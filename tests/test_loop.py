@@ -50,7 +50,7 @@ def test_matrix_rows_match_direct_evaluation_and_hooks_run_in_order(tiny):
     assert R[0].max() == 0 and R[1, 0] > 0.3 and R[2, 1] > 0.3 and R[2, 0] < R[1, 0]
     assert [r[0] for r in rows] == [0, 1, 2] and rows[0][1] == ["copy", "shift"]
     # the last row equals a direct teacher-forced evaluation of the final model
-    model, tok = loop.module.model, loop.module.tokenizer
+    model = loop.module.model
     direct = [np.mean(teacher_forced_exact_match(model, loop.module.encoder, t)) for t in stream.tasks]
     assert np.allclose(R[-1], direct)
     assert rec.calls == [("before", 0, "copy"), ("after", 0, "copy"), ("before", 1, "shift"), ("after", 1, "shift")]

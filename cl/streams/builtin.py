@@ -11,7 +11,7 @@ import random
 from itertools import islice
 from typing import Callable
 
-from cl.streams.task import Example, Task
+from cl.streams.task import Task
 
 LETTERS = "abcdefgh"
 
