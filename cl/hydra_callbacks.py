@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.utils import JobStatus
 from hydra.experimental.callback import Callback
 from hydra.types import RunMode
 from omegaconf import DictConfig
@@ -31,7 +32,8 @@ def job_count(config: DictConfig) -> int:
 
 class SweepProgress(Callback):
     """Logs `k/N jobs done` after every job of a multirun, whichever launcher runs the jobs
-    (it counts finished run folders, so jobs in other processes or on other nodes count too)."""
+    (it counts finished run folders, so jobs in other processes or on other nodes count too),
+    and a job that failed with its error as soon as it ends."""
 
     def on_multirun_start(self, config: DictConfig, **kwargs: Any) -> None:
         sweep = Path(config.hydra.sweep.dir)
@@ -43,6 +45,12 @@ class SweepProgress(Callback):
     def on_job_end(self, config: DictConfig, job_return: Any, **kwargs: Any) -> None:
         if config.hydra.mode != RunMode.MULTIRUN:
             return
+        if job_return.status == JobStatus.FAILED:  # Hydra itself raises it only after the last job
+            try:
+                job_return.return_value
+            except Exception as err:  # noqa: BLE001  (what the job raised)
+                log.error("job %s failed: %s: %s; the sweep goes on (folder %s)",
+                          " ".join(job_return.overrides or []), type(err).__name__, err, job_return.working_dir)  # fmt: skip
         sweep = Path(config.hydra.sweep.dir)
         total = (sweep / TOTAL_FILE).read_text() if (sweep / TOTAL_FILE).exists() else "?"
         log.info("sweep progress: %d/%s jobs done", len(list(sweep.rglob("results.json"))), total)

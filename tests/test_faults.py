@@ -62,6 +62,24 @@ def test_sweep_job_count_lets_the_command_line_replace_a_swept_key():
     assert job_count(config) == 3 * 2 * 2
 
 
+def test_a_failed_sweep_job_is_logged_with_its_error_when_it_ends(tmp_path, caplog):
+    from hydra.core.utils import JobReturn, JobStatus
+    from hydra.types import RunMode
+
+    from cl.hydra_callbacks import SweepProgress
+
+    config = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "sweep": {"dir": str(tmp_path)}}})
+    (tmp_path / "0").mkdir()
+    (tmp_path / "0" / "results.json").write_text("{}")
+    failed = JobReturn(overrides=["seed=1"], working_dir=str(tmp_path / "1"), status=JobStatus.FAILED)
+    failed.return_value = OSError(28, "No space left on device")
+    with caplog.at_level("INFO", logger="cl"):
+        SweepProgress().on_job_end(config, failed)
+        SweepProgress().on_job_end(config, JobReturn(overrides=["seed=0"], status=JobStatus.COMPLETED))
+    assert f"job seed=1 failed: OSError: [Errno 28] No space left on device; the sweep goes on (folder {tmp_path / '1'})" in caplog.text
+    assert caplog.text.count(" failed: ") == 1 and caplog.text.count("sweep progress: 1/? jobs done") == 2
+
+
 @pytest.mark.parametrize("name", ["config.yaml", "results.json"])
 def test_files_appear_whole(tmp_path, name):
     from cl.tracking.atomic import atomic_path
