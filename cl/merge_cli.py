@@ -44,10 +44,11 @@ def merge_combinations(overrides: list[str]) -> list[list[str]]:
             raise ConfigError(f"cl-merge takes merge=... and merge.NAME.KEY=... overrides only, got '{o.input_line}'")
     values = [o.value() for o in parsed if o.key_or_group == "merge"]
     names = [n for v in values for n in (v if isinstance(v, list) else [v])]
-    unknown = [n for n in names if n not in _merge_choices()]
+    choices = _merge_choices()
+    unknown = [n for n in names if n not in choices]
     if not names or unknown:
         what = f"unknown merge '{unknown[0]}'" if unknown else "no merge chosen"
-        raise ConfigError(f"{what}: choose with merge=NAME or merge=[A,B]. Available merges: {', '.join(_merge_choices())}")
+        raise ConfigError(f"{what}: choose with merge=NAME or merge=[A,B]. Available merges: {', '.join(choices)}")
     options = [[f"{o.key_or_group}={v}" for v in o.sweep_string_iterator()] if o.is_sweep_override() else [o.input_line]
                for o in parsed if o.key_or_group != "merge"]  # fmt: skip
     return [[f"merge=[{','.join(names)}]", *combo] for combo in itertools.product(*options)]
@@ -126,8 +127,8 @@ class IndependentWeights(TaskWeights):
 
     def path(self, key: str) -> Path:
         if key == START:
-            return self.runs[0] / "weights" / f"{START}.pt"
-        return self.runs[int(key.removeprefix("task"))] / "weights" / f"{task_key(0)}.pt"
+            return super().path(START)
+        return TaskWeights(self.runs[int(key.removeprefix("task"))] / "weights").path(task_key(0))
 
 
 def check_independent(out: Path, runs: list[Path]) -> list[dict]:
@@ -158,7 +159,7 @@ def merge_independent(out: Path, runs: list[Path], combinations: list[list[str]]
     weights = IndependentWeights(runs)
     start = weights.load(START)
     for run in runs[1:]:
-        other = torch.load(run / "weights" / f"{START}.pt", map_location="cpu", weights_only=True)
+        other = TaskWeights(run / "weights").load(START)
         if other.keys() != start.keys() or any(not torch.equal(other[k], v) for k, v in start.items()):
             raise ConfigError(f"{run} started from other weights than {runs[0]}: merging needs one start")
     configs = [OmegaConf.load(r / "config.yaml") for r in runs]
