@@ -17,12 +17,8 @@ from tests.helpers import cl_run
         (["trainr.max_steps=3"], "Key 'trainr' is not in struct"),
         (["optimizer.lr=-0.1"], "optimizer.lr must be positive, got -0.1"),
         (["model=pretrained"], "add model.path=/path/to/model"),
-        (["model=pretrained", "model.path=/no/such/dir"], "model.path '/no/such/dir' is not a directory"),
         (["logger.mode=sometimes"], "choose one of offline, online, disabled"),
-        (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
         (["train.batch_size=30", "trainer.accumulate_grad_batches=4"], "must split evenly into trainer.accumulate_grad_batches (4) x processes (1); choose a multiple of 4"),
-        (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
-        (["model=pretrained", "model.path=."], "model.path '.' holds no model: a Hugging Face model folder has config.json"),
         (["strategy=olora"], "strategy.olora adds a LoRA adapter per task: it needs adapter=lora (got adapter=none)"),
         (["strategy=[replay,ewc,replay]"], "strategy 'replay' appears twice in strategy=['replay', 'ewc', 'replay']"),
         (["paths.output_dir=a_file/runs"], "cannot write runs into 'a_file/runs'"),
@@ -46,6 +42,10 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 @pytest.mark.parametrize(
     "overrides, message",
     [
+        (["train.steps_per_task=0"], "train.steps_per_task must be a positive integer"),
+        (["seed=notanumber"], "seed must be an integer, got 'notanumber'"),
+        (["model=pretrained", "model.path=/no/such/dir"], "model.path '/no/such/dir' is not a directory"),
+        (["model=pretrained", "model.path=."], "model.path '.' holds no model: a Hugging Face model folder has config.json"),
         (["adapter=lora", "adapter.rank=0"], "adapter: invalid LoRA options, need rank >= 1"),
         (["adapter=lora", "strategy=hft"], "strategy.hft freezes or resets the model's own weights, which adapter=lora keeps frozen"),
         (["checkpoint.keep=0"], "checkpoint.keep must be a positive integer"),

@@ -58,10 +58,28 @@ ROWS = "\n".join(json.dumps({"q": f"question {i}", "a": str(i)}) for i in range(
         ("path: d.jsonl\ntemplate: 'Q: {question}'\nanswer_field: a\n", {"d.jsonl": ROWS}, "template placeholder 'question' is not a column"),
     ],
 )
-def test_bad_task_data_is_rejected_before_any_work(tmp_path, body, data, message):
-    proc = cl_run(tmp_path, *_user_task(tmp_path, body, data))
+def test_bad_task_data_is_rejected_when_the_tasks_are_built(tmp_path, monkeypatch, body, data, message):
+    """`build_tasks`, which `cl-run` calls before the slow imports and before writing anything,
+    called in this process on a stream of the user's task (the test below shows the way from it
+    to the console)."""
+    from omegaconf import OmegaConf
+
+    from cl.cli import build_tasks
+    from cl.streams.task import TaskDataError
+
+    _user_task(tmp_path, body, data)
+    monkeypatch.chdir(tmp_path)
+    task = OmegaConf.load(tmp_path / "myconf" / "task" / "mine.yaml")
+    cfg = OmegaConf.create({"stream": {"order": ["mine"], "held_out": None, "tasks": {"mine": task}}})
+    with pytest.raises(TaskDataError) as err:
+        build_tasks(cfg)
+    assert message in str(err.value)
+
+
+def test_bad_task_data_stops_cl_run_with_one_message_and_nothing_written(tmp_path):
+    proc = cl_run(tmp_path, *_user_task(tmp_path, "path: nowhere.jsonl\n", {}))
     assert proc.returncode == 2, proc.stderr[-2000:]
-    assert message in proc.stderr and "Traceback" not in proc.stderr
+    assert "task 'mine': nowhere.jsonl: no such file or folder" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "run").exists()
 
 
