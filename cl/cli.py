@@ -176,6 +176,14 @@ def _sweep_name() -> str | None:
     return Path(hydra_cfg.sweep.dir).name if hydra_cfg.mode == RunMode.MULTIRUN else None
 
 
+def _configuration() -> str:
+    """The run's configuration as cl-report groups seeds: its overrides but seed, paths, logging."""
+    from cl.tracking.report import configuration_overrides
+
+    overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+    return " ".join(configuration_overrides(overrides)) or "default"
+
+
 def build_tasks(cfg: DictConfig) -> dict:
     """Every task of the stream, by name (file tasks read their data here: a TaskDataError
     stops the run before the slow imports and before anything is written)."""
@@ -291,7 +299,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         init["group"] = init["group"] or _sweep_name()
         tags = [*cfg.logger.tags, f"stream:{'-'.join(stream.names)}", f"objective:{setup['objective']}"]
         tags += [f"strategy:{s}" for s in setup["strategies"]]
-        flat = {"setup": {**setup, "strategies": "+".join(setup["strategies"]), "stream": "-".join(stream.names)}}
+        flat = {"setup": {**setup, "strategies": "+".join(setup["strategies"]), "stream": "-".join(stream.names),
+                          "configuration": _configuration()}}
         previous = checkpoint["cl"]["extra"].get("wandb") if checkpoint else None
         tracker = WandbTracker(run_dir, {**resolved, **flat}, mode=cfg.logger.mode, tags=tags, resume_state=previous, **init)
         loop.observers.append(tracker)

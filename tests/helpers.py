@@ -22,3 +22,44 @@ def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: di
 
 def results(tmp_path: Path, run_dir: str = "run") -> dict:
     return json.loads((tmp_path / run_dir / "results.json").read_text())
+
+
+def cl_dashboard(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    """The real `cl-dashboard` in a subprocess (`env` as for `cl_run`)."""
+    env = {k: v for k, v in {**os.environ, "WANDB_SILENT": "true", **(env or {})}.items() if v != ""}
+    cmd = [sys.executable, "-m", "cl.dashboard_cli", *args]
+    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+
+
+def wandb_logged(run_folder: Path) -> tuple[set[str], dict, str]:
+    """What a run logged to W&B, read back from its offline run file (`run-<id>.wandb`: W&B's
+    LevelDB-style log of protobuf records): the top-level history and summary keys, the config,
+    and the group."""
+    import struct
+
+    from wandb.proto.wandb_internal_pb2 import Record
+
+    (path,) = run_folder.glob("wandb/offline-run-*/run-*.wandb")
+    data, block, header = path.read_bytes(), 32768, 7
+    assert data[:4] == b":W&B", "not a W&B run file"
+    keys, config, group, pos, parts = set(), {}, "", header, b""
+    while pos + header <= len(data):
+        if block - pos % block < header:  # a block's tail too short for a chunk header is padding
+            pos += block - pos % block
+            continue
+        _, length, kind = struct.unpack("<IHB", data[pos : pos + header])
+        chunk, pos = data[pos + header : pos + header + length], pos + header + length
+        parts = chunk if kind in (1, 2) else parts + chunk  # 1 full, 2 first, 3 middle, 4 last
+        if kind not in (1, 4):
+            continue
+        record = Record()
+        record.ParseFromString(parts)
+        kind_of = record.WhichOneof("record_type")
+        if kind_of in ("history", "summary"):
+            items = record.history.item if kind_of == "history" else record.summary.update
+            keys |= {item.key or item.nested_key[0] for item in items}
+        elif kind_of in ("run", "config"):
+            updates = record.run.config.update if kind_of == "run" else record.config.update
+            config |= {item.key: json.loads(item.value_json) for item in updates}
+            group = record.run.run_group if kind_of == "run" else group
+    return keys, config, group

@@ -46,5 +46,7 @@ def test_a_wheel_in_a_fresh_venv_runs_cl_run_and_cl_report_outside_the_checkout(
     assert [m["method"] for m in out["merges"]] == ["ties"]  # the merge group ships too
     usage = subprocess.run([venv / "bin" / "cl-merge", "--help"], cwd=work, env=env, capture_output=True, text=True)
     assert usage.returncode == 0 and "cl-merge RUN [RUN ...] merge=" in usage.stdout, usage.stderr[-2000:]
+    dashboard = subprocess.run([venv / "bin" / "cl-dashboard", "runs/one"], cwd=work, env=env, capture_output=True, text=True)
+    assert dashboard.returncode == 2 and "no W&B run (it ran with logger=none?)" in dashboard.stderr, dashboard.stderr[-2000:]
     report = subprocess.run([venv / "bin" / "cl-report", "runs"], cwd=work, env=env, capture_output=True, text=True)
     assert report.returncode == 0 and (work / "runs" / "report" / "summary.md").exists(), report.stderr[-2000:]

@@ -43,10 +43,15 @@ class Run:
     independent: bool = False  # R of single-task runs side by side (cl-merge --independent): only its merges report
 
 
-def _overrides(folder: Path) -> list[str]:
-    overrides_file = folder / ".hydra" / "overrides.yaml"
-    overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+def configuration_overrides(overrides: list[str]) -> list[str]:
+    """The overrides that make a run's configuration, sorted: all but NOT_CONFIGURATION's."""
     return sorted(o for o in overrides if not NOT_CONFIGURATION.match(o))
+
+
+def folder_overrides(folder: Path) -> list[str]:
+    """`configuration_overrides` of the run in `folder` (from Hydra's .hydra/overrides.yaml)."""
+    overrides_file = folder / ".hydra" / "overrides.yaml"
+    return configuration_overrides(yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else [])
 
 
 def _label_configurations(runs: list[Run], overrides: dict[Path, list[str]]) -> None:
@@ -79,7 +84,7 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
         for run in [r for r in runs if r.tasks != main]:
             skipped.append((run.folder, f"different stream: {' -> '.join(run.tasks)} (report stream: {' -> '.join(main)})"))
         runs = [r for r in runs if r.tasks == main]
-        _label_configurations(runs, {r.folder: _overrides(r.folder) for r in runs})
+        _label_configurations(runs, {r.folder: folder_overrides(r.folder) for r in runs})
         runs = [r for r in runs if not r.independent] + merged_runs(runs)
         flag_outliers(runs)
     return runs, skipped
