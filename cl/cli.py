@@ -214,6 +214,7 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, logger
     `loggers()` gives the Lightning loggers of each new Trainer, `weights` keeps per-task weights."""
     from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
+    from cl.evaluation.harness import Harness
     from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
     from cl.module import ContinualModule
     from cl.streams.encoding import Encoder
@@ -248,7 +249,9 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, logger
     def make_trainer(**overrides):
         return trainer_factory(logger=loggers(), **overrides)
 
-    return ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints, weights=weights)
+    lm_eval = Harness(**OmegaConf.to_container(cfg.eval.lm_eval)) if cfg.eval.lm_eval.tasks else None
+    return ContinualLoop(module, stream, make_trainer, plan, general=general, checkpoints=checkpoints, weights=weights,
+                         harness=lm_eval)  # fmt: skip
 
 
 def merge_methods(cfg: DictConfig) -> dict:
@@ -261,7 +264,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     run in `run_dir` from its newest checkpoint); returns the metrics."""
     import lightning as L
 
-    from cl.evaluation.matrix import all_metrics, general_ability
+    from cl.evaluation.matrix import all_metrics
     from cl.evaluation.stability import stability_metrics
     from cl.loop import base_stage
     from cl.merging.evaluate import evaluate_merges
@@ -341,7 +344,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
             tracker.abort()
         raise
     names = [t.name for t in stream.eval_tasks]
-    per_row = general_ability(R, len(stream.tasks), loop.general_ppl)
+    per_row = loop.general_columns()
     metrics = {**all_metrics(R), **{name: values[-1] for name, values in per_row.items()}}
     if loop.points:
         metrics.update(stability_metrics(loop.points, cfg.eval.window))

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, OmegaConf
 
 
 class ConfigError(ValueError):
@@ -117,6 +117,25 @@ def check_eval(eval_cfg: DictConfig) -> None:
         raise ConfigError(f"eval.subset must be a positive integer (eval examples per task between task ends), got {subset!r}")
     if not isinstance(window, int) or window < 2:
         raise ConfigError(f"eval.window must be an integer >= 2 (evaluations in the window of WF^w), got {window!r}")
+    check_lm_eval(eval_cfg.lm_eval)
+
+
+def check_lm_eval(lm_eval: DictConfig) -> None:
+    """eval.lm_eval's settings (the task names are checked against the harness in `check_harness`)."""
+    from cl.evaluation.harness import ROWS
+
+    tasks, limit, batch = lm_eval.tasks, lm_eval.limit, lm_eval.batch_size
+    if not isinstance(tasks, ListConfig) or not all(isinstance(t, str) for t in tasks):
+        raise ConfigError(f"eval.lm_eval.tasks must be a list of harness task names, e.g. [cl_capitals_mc], got {tasks!r}")
+    if lm_eval.rows not in ROWS:
+        raise ConfigError(f"eval.lm_eval.rows '{lm_eval.rows}' is not valid; choose one of {', '.join(ROWS)}")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise ConfigError(f"eval.lm_eval.limit must be a positive integer (examples per task) or null (all), got {limit!r}")
+    if not isinstance(batch, int) or batch < 1:
+        raise ConfigError(f"eval.lm_eval.batch_size must be a positive integer, got {batch!r}")
+    missing = [p for p in lm_eval.include_path if not Path(str(p)).expanduser().is_dir()]
+    if missing:
+        raise ConfigError(f"eval.lm_eval.include_path: '{missing[0]}' is not a folder (of harness task YAML files)")
 
 
 def check_checkpoint(checkpoint: DictConfig) -> None:
@@ -187,3 +206,19 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_report_metric(cfg.report_metric)
     check_accelerator(cfg.trainer)
     check_parts(cfg)
+    check_harness(cfg)
+
+
+def check_harness(cfg: DictConfig) -> None:
+    """With eval.lm_eval.tasks: one process, and every task known to the harness (this imports
+    lm_eval and reads its task catalogue: a few seconds, only when tasks are asked for)."""
+    if not cfg.eval.lm_eval.tasks:
+        return
+    if _process_count(cfg.trainer) > 1:
+        raise ConfigError("eval.lm_eval runs the harness in one process; train with one, or drop eval.lm_eval.tasks")
+    from cl.evaluation.harness import Harness
+
+    unknown = Harness(**OmegaConf.to_container(cfg.eval.lm_eval)).unknown_tasks()
+    if unknown:
+        raise ConfigError(f"eval.lm_eval.tasks: unknown harness task '{unknown[0]}'; cl ships cl_capitals_mc, the "
+                          "harness lists its own with `lm-eval ls tasks`, your YAML folders go in eval.lm_eval.include_path")  # fmt: skip

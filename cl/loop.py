@@ -1,6 +1,7 @@
 """The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -17,6 +18,7 @@ from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, loa
 from cl.config_checks import batch_split_problem
 from cl.evaluation.continual import ContinualEvaluation, PointObserver, subset_task
 from cl.evaluation.evaluators import Perplexity, task_evaluator
+from cl.evaluation.harness import Harness, harness_columns
 from cl.evaluation.matrix import general_ability
 from cl.merging.weights import START, TaskWeights, task_key
 from cl.module import ContinualModule
@@ -92,7 +94,8 @@ class ContinualLoop:
     perplexity on general text to every row. With `checkpoints`, the run saves its state inside
     and after every task, and `run(resume=...)` continues from such a checkpoint. With
     `weights`, the model's weights at the start and after every task are kept for merging. With
-    `plan.eval_every_n_steps`, `points` collects the continual evaluation of the seen tasks.
+    `plan.eval_every_n_steps`, `points` collects the continual evaluation of the seen tasks. With
+    `harness`, lm-evaluation-harness scores the model at the rows it is due (`harness_scores`).
     """
 
     def __init__(
@@ -105,10 +108,12 @@ class ContinualLoop:
         general: Perplexity | None = None,
         checkpoints: CheckpointPlan | None = None,
         weights: TaskWeights | None = None,
+        harness: Harness | None = None,
     ) -> None:
         self.module, self.stream, self.plan = module, stream, plan
         self.make_trainer, self.observers, self.checkpoints = make_trainer, list(observers), checkpoints
-        self.weights = weights
+        self.weights, self.harness = weights, harness
+        self.harness_scores: list[dict | None] = []  # per row: the harness's scores, None where not due
         self.collate = Collator(module.tokenizer.pad_token_id)
         encoder = module.encoder
         self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
@@ -124,7 +129,7 @@ class ContinualLoop:
         self._eval_loaders: list = []  # this process's share of every evaluation set
         self._point_loaders: list = []  # and of every continual-evaluation subset
         self.general_ppl: list[float] = []
-        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0}
+        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0, "lm_eval_s": 0.0}
         self.resumed: list[dict] = []  # where this run continued from checkpoints
         self._fit_started, self._fit_start_batch, self._fit_accumulate = 0.0, 0, 1  # of the fit under way
         self._fit_evaluated = 0.0  # timing["continual_eval_s"] when the fit under way started
@@ -162,12 +167,27 @@ class ContinualLoop:
 
     def evaluate(self) -> list[float]:
         """The score of every evaluated task of the stream (one row of R); the general-text
-        perplexity, if measured, is appended to `general_ppl`."""
+        perplexity, if measured, is appended to `general_ppl`, the harness's scores (or None) to
+        `harness_scores`."""
         start = time.perf_counter()
         row, ppl = self.score()
         self.timing["eval_s"] += time.perf_counter() - start
         self.general_ppl += ppl
+        if self.harness is not None:
+            start, scores = time.perf_counter(), None
+            if self.harness.due(self.rows_done, len(self.stream.tasks)):
+                self._to_training_device()
+                scores = self.harness.score(self.module.model, self.module.tokenizer)
+            self.harness_scores.append(scores)
+            self.timing["lm_eval_s"] += time.perf_counter() - start
         return row
+
+    def general_columns(self) -> dict[str, list[float]]:
+        """Per filled row of R: held-out accuracy and retention, general-text perplexity and its
+        ratio, the harness's scores and their retention (where measured)."""
+        rows = self.rows_done
+        general = general_ability(self.R[:rows], len(self.stream.tasks), self.general_ppl[:rows])
+        return {**general, **harness_columns(self.harness_scores[:rows])}
 
     def score(self) -> tuple[list[float], list[float]]:
         """The current model's score on every evaluated task and its general-text perplexity
@@ -197,8 +217,7 @@ class ContinualLoop:
 
     def _record(self, index: int) -> None:
         self.rows_done = index + 1
-        general = general_ability(self.R[: index + 1], len(self.stream.tasks), self.general_ppl)
-        now = {name: values[-1] for name, values in general.items()}
+        now = {name: values[-1] for name, values in self.general_columns().items() if not math.isnan(values[-1])}
         for obs in self.observers:
             obs.on_row(index, [t.name for t in self.stream.eval_tasks], list(self.R[index]), now)
 
@@ -216,6 +235,7 @@ class ContinualLoop:
             "batches_done": batches_done,
             "R": self.R[:rows].copy(),
             "general_ppl": list(self.general_ppl),
+            "harness": list(self.harness_scores),
             "points": [dict(p) for p in self.points],
             "timing": timing,
             "resumed": list(self.resumed),
@@ -263,7 +283,8 @@ class ContinualLoop:
         self.rows_done = len(state["R"])
         self.R[: self.rows_done] = state["R"]
         self.general_ppl = list(state["general_ppl"])
-        self.timing = {"continual_eval_s": 0.0, **state["timing"]}  # checkpoints before continual evaluation lack it
+        self.harness_scores = list(state.get("harness", []))  # checkpoints before the harness lack it
+        self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, **state["timing"]}  # older checkpoints lack these
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]

@@ -25,6 +25,7 @@ from general_paragraphs import PARAGRAPHS  # noqa: E402
 INSTRUCT_DIR = DATA_DIR / "instruct"
 TRACE_DIR = DATA_DIR / "trace" / "word_math"
 GENERAL_DIR = DATA_DIR / "general"
+LM_EVAL_DIR = DATA_DIR / "lm_eval"
 
 
 # --------------------------------------------------------------------------------------------
@@ -481,6 +482,17 @@ def make_capitals(rng: random.Random) -> list[dict]:
     return rows
 
 
+def make_capitals_mc(rng: random.Random, n_choices: int = 4) -> list[dict]:
+    """World knowledge as multiple choice, for lm-evaluation-harness (lm_eval/cl_capitals_mc.yaml):
+    each country's capital among `n_choices` capitals of other countries, the answer's place drawn."""
+    rows = []
+    for country, capital in CAPITALS:
+        others = rng.sample([c for _, c in CAPITALS if c != capital], n_choices - 1)
+        label = rng.randrange(n_choices)
+        rows.append({"country": country, "choices": others[:label] + [capital] + others[label:], "label": label})
+    return rows
+
+
 # --------------------------------------------------------------------------------------------
 # word math (TRACE layout)
 # --------------------------------------------------------------------------------------------
@@ -620,6 +632,9 @@ def main() -> None:
     capitals = make_capitals(random.Random(404))
     write_parquet(INSTRUCT_DIR / "capitals.parquet", capitals)
 
+    capitals_mc = make_capitals_mc(random.Random(606))
+    write_jsonl(LM_EVAL_DIR / "capitals_mc.jsonl", capitals_mc)
+
     word_math = make_word_math(random.Random(505), {"train": 500, "eval": 100, "test": 100})
     for split, rows in word_math.items():
         write_json(TRACE_DIR / f"{split}.json", rows)
@@ -628,7 +643,7 @@ def main() -> None:
     write_jsonl(GENERAL_DIR / "text.jsonl", general)
 
     print(f"topic {len(topic)}, facts2text {len(facts)}, letters {len(letters)}, "
-          f"capitals {len(capitals)}, word_math "
+          f"capitals {len(capitals)} (multiple choice {len(capitals_mc)}), word_math "
           + "/".join(str(len(rows)) for rows in word_math.values())
           + f", general {len(general)}")
 

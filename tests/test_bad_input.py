@@ -60,6 +60,9 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
         (["merge=ties", "trainer=ddp", "trainer.accelerator=cpu"], "merges are evaluated in one process; train with several"),
         (["merge=ties", "merge.ties.density=0"], "merge.ties: ties.density must be in (0, 1]"),
         (["merge=lines", "merge.lines.models=some"], "lines.models must be 'all' or 'final', got 'some'"),
+        (["eval.lm_eval.rows=sometimes"], "eval.lm_eval.rows 'sometimes' is not valid; choose one of every, ends"),
+        (["eval.lm_eval.tasks=[cl_capitals_mc]", "trainer=ddp", "trainer.accelerator=cpu"], "eval.lm_eval runs the harness in one process"),
+        (["eval.lm_eval.tasks=[no_such_task]"], "eval.lm_eval.tasks: unknown harness task 'no_such_task'; cl ships cl_capitals_mc"),
     ],
 )
 def test_rejected_by_the_config_check(overrides, message):

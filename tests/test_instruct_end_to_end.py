@@ -19,7 +19,8 @@ def test_instruct_stream_with_smollm2_tokenizer_end_to_end(tmp_path):
     proc = cl_run(tmp_path, "stream=instruct", "stream.order=[topic,facts2text]", *SMOL_TINY, *QUICK,
                   "train.batch_size=4", "stream.tasks.topic.n_eval=12", "stream.tasks.facts2text.n_eval=12",
                   "stream.tasks.facts2text.max_new_tokens=8", "stream.tasks.capitals.n_eval=12",
-                  f"eval.general={DATA / 'general' / 'text.jsonl'}", "logger=none")  # fmt: skip
+                  f"eval.general={DATA / 'general' / 'text.jsonl'}", "logger=none",
+                  "eval.lm_eval.tasks=[cl_capitals_mc]", "eval.lm_eval.limit=8")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
     R = np.array(out["R"])
@@ -32,6 +33,12 @@ def test_instruct_stream_with_smollm2_tokenizer_end_to_end(tmp_path):
     assert 1000 < general["ppl"][0] < 200000  # random weights over a 49152-token vocabulary
     assert out["metrics"]["ppl"] == general["ppl"][-1]
     assert "General ability" in proc.stdout and "ppl_ratio" in proc.stdout
+    # lm-evaluation-harness on the in-memory model at every row: the shipped local task, 8 questions
+    acc, brier = general["lm_eval/cl_capitals_mc/acc"], general["lm_eval/cl_capitals_mc/brier_score"]
+    assert len(acc) == len(brier) == 3 and all(v * 8 == round(v * 8) and 0 <= v <= 1 for v in acc)
+    assert brier[0] != pytest.approx(brier[-1], rel=1e-4)  # continuous: the trained model is the one scored
+    assert general["lm_eval/cl_capitals_mc/brier_score_retention"] == pytest.approx([b / brier[0] for b in brier])
+    assert out["metrics"]["lm_eval/cl_capitals_mc/acc"] == acc[-1] and out["timing"]["lm_eval_s"] > 0
 
 
 def _user_task(tmp_path: Path, body: str, data: dict[str, str]) -> list[str]:

@@ -39,11 +39,13 @@ def test_a_wheel_in_a_fresh_venv_runs_cl_run_and_cl_report_outside_the_checkout(
     assert all(p.startswith(str(venv)) for p in where.stdout.split()), where.stdout + where.stderr
     run = subprocess.run([venv / "bin" / "cl-run", "--config-dir", "myconf", "stream.order=[long_copy,topic]",
                           "train.steps_per_task=3", "logger=none", "trainer.enable_progress_bar=false",
-                          "merge=ties", "hydra.run.dir=runs/one"], cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
+                          "merge=ties", "eval.lm_eval.tasks=[cl_capitals_mc]", "eval.lm_eval.limit=2", "eval.lm_eval.rows=ends",
+                          "hydra.run.dir=runs/one"], cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]
     out = json.loads((work / "runs" / "one" / "results.json").read_text())
     assert out["trained_tasks"] == ["long_copy", "topic"]  # a user task and a shipped file task
     assert [m["method"] for m in out["merges"]] == ["ties"]  # the merge group ships too
+    assert len(out["general"]["lm_eval/cl_capitals_mc/acc"]) == 3  # and cl's harness task with its data
     usage = subprocess.run([venv / "bin" / "cl-merge", "--help"], cwd=work, env=env, capture_output=True, text=True)
     assert usage.returncode == 0 and "cl-merge RUN [RUN ...] merge=" in usage.stdout, usage.stderr[-2000:]
     dashboard = subprocess.run([venv / "bin" / "cl-dashboard", "runs/one"], cwd=work, env=env, capture_output=True, text=True)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import warnings
 
 import numpy as np
@@ -34,7 +35,7 @@ def print_summary(
         for name in general:
             ability.add_column(name, justify="right")
         for k, label in enumerate(rows):
-            ability.add_row(label, *(f"{general[name][k]:.3f}" for name in general))
+            ability.add_row(label, *("-" if math.isnan(general[name][k]) else f"{general[name][k]:.3f}" for name in general))
         console.print(ability)
     summary = Table(title="Continual-learning metrics")
     summary.add_column("metric")

@@ -126,7 +126,8 @@ def metric_names(runs: list[Run]) -> list[str]:
     """The forgetting metrics, then those every run has beyond them (general ability, continual
     evaluation)."""
     extra = set.intersection(*(set(r.metrics) for r in runs)) - set(METRICS)
-    return [*METRICS, *(m for m in (*GENERAL_METRICS, *CONTINUAL_METRICS) if m in extra)]
+    harness = sorted(m for m in extra if m.startswith("lm_eval/"))  # cl.evaluation.harness, where every run has them
+    return [*METRICS, *(m for m in (*GENERAL_METRICS, *CONTINUAL_METRICS) if m in extra), *harness]
 
 
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
