@@ -28,3 +28,21 @@ def test_rows_every_or_ends():
     every, ends = Harness(["cl_capitals_mc"]), Harness(["cl_capitals_mc"], rows="ends")
     assert [every.due(r, 3) for r in range(4)] == [True] * 4
     assert [ends.due(r, 3) for r in range(4)] == [True, False, False, True]
+
+
+def test_scoring_leaves_the_runs_random_generators_as_they_were(tiny):
+    """simple_evaluate seeds the global generators; the run's next draws must not change."""
+    import random
+
+    import numpy as np
+    import torch
+
+    model, tok = tiny
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    expected = (torch.rand(3), np.random.rand(), random.random())
+    torch.manual_seed(7), np.random.seed(7), random.seed(7)
+    scores = Harness(["cl_capitals_mc"], limit=4, batch_size=4).score(model, tok)
+    assert set(scores) == {"cl_capitals_mc/acc", "cl_capitals_mc/acc_norm", "cl_capitals_mc/brier_score"}
+    assert scores["cl_capitals_mc/acc"] in (0.0, 0.25, 0.5, 0.75, 1.0)
+    got = (torch.rand(3), np.random.rand(), random.random())
+    assert torch.equal(got[0], expected[0]) and got[1:] == expected[1:]

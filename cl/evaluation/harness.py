@@ -12,8 +12,9 @@ import functools
 import importlib.util
 import logging
 import math
-import os
 from pathlib import Path
+
+from cl.checkpoint import rng_state, set_rng_state
 
 ROWS = ("every", "ends")
 
@@ -46,19 +47,14 @@ def _task_manager(include_path: tuple[str, ...], catalogue: bool):
 
 @contextlib.contextmanager
 def _quiet():
-    """The harness's progress bars and per-call warnings off for the duration (cl logs the scores)."""
-    previous, logger = os.environ.get("TQDM_DISABLE"), logging.getLogger("lm_eval")
+    """The harness's per-call warnings off for the duration (cl logs the scores)."""
+    logger = logging.getLogger("lm_eval")
     level = logger.level
-    os.environ["TQDM_DISABLE"] = "1"
     logger.setLevel(logging.ERROR)
     try:
         yield
     finally:
         logger.setLevel(level)
-        if previous is None:
-            os.environ.pop("TQDM_DISABLE")
-        else:
-            os.environ["TQDM_DISABLE"] = previous
 
 
 class Harness:
@@ -87,15 +83,21 @@ class Harness:
 
     def score(self, model, tokenizer) -> dict[str, float]:
         """`<task>/<metric>` -> value of the current model (left in eval mode: the loop's next
-        fit puts it back in training mode)."""
-        import lm_eval
-        from lm_eval.models.huggingface import HFLM
+        fit puts it back in training mode). The harness seeds Python's, NumPy's and torch's
+        global generators; the run's states are put back afterwards, so scoring changes nothing
+        the run draws next."""
+        state = rng_state()  # before importing the harness too: an import may draw
+        try:
+            import lm_eval
+            from lm_eval.models.huggingface import HFLM
 
-        with _quiet():
-            lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=self.batch_size)
-            out = lm_eval.simple_evaluate(model=lm, tasks=self.tasks, limit=self.limit, num_fewshot=self.num_fewshot,
-                                          task_manager=self.task_manager(), apply_chat_template=self.apply_chat_template,
-                                          bootstrap_iters=0, log_samples=False, verbosity="ERROR")  # fmt: skip
+            with _quiet():
+                lm = HFLM(pretrained=model, tokenizer=tokenizer, batch_size=self.batch_size)
+                out = lm_eval.simple_evaluate(model=lm, tasks=self.tasks, limit=self.limit, num_fewshot=self.num_fewshot,
+                                              task_manager=self.task_manager(), apply_chat_template=self.apply_chat_template,
+                                              bootstrap_iters=0, log_samples=False, verbosity="ERROR")  # fmt: skip
+        finally:
+            set_rng_state(state)
         return score_names(out["results"])
 
 
