@@ -10,14 +10,19 @@ from pathlib import Path
 QUICK = ["train.steps_per_task=3", "trainer.enable_progress_bar=false"]
 
 
-def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: dict | None = None) -> subprocess.CompletedProcess:
-    """`run_dir` None: cl-run picks the folder (under paths.output_dir); `env` adds to or, with
-    "" values, removes from the environment."""
+def _run_module(module: str, tmp_path: Path, args: list[str], env: dict | None) -> subprocess.CompletedProcess:
+    """`python -m module args` in `tmp_path`, offline; `env` adds to or, with "" values, removes
+    from the environment."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "CL_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}  # fmt: skip
     env = {k: v for k, v in env.items() if v != ""}
-    cmd = [sys.executable, "-m", "cl.cli", *overrides, *([f"hydra.run.dir={tmp_path / run_dir}"] if run_dir else [])]
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=600)  # fmt: skip
+
+
+def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: dict | None = None) -> subprocess.CompletedProcess:
+    """`run_dir` None: cl-run picks the folder (under paths.output_dir); `env` as for `_run_module`."""
+    return _run_module("cl.cli", tmp_path, [*overrides, *([f"hydra.run.dir={tmp_path / run_dir}"] if run_dir else [])], env)
 
 
 def results(tmp_path: Path, run_dir: str = "run") -> dict:
@@ -25,10 +30,8 @@ def results(tmp_path: Path, run_dir: str = "run") -> dict:
 
 
 def cl_dashboard(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The real `cl-dashboard` in a subprocess (`env` as for `cl_run`)."""
-    env = {k: v for k, v in {**os.environ, "WANDB_SILENT": "true", **(env or {})}.items() if v != ""}
-    cmd = [sys.executable, "-m", "cl.dashboard_cli", *args]
-    return subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    """The real `cl-dashboard` in a subprocess (`env` as for `_run_module`)."""
+    return _run_module("cl.dashboard_cli", tmp_path, list(args), env)
 
 
 def wandb_logged(run_folder: Path) -> tuple[set[str], dict, str]:

@@ -30,12 +30,12 @@ def _run_folders(path: Path) -> list[Path]:
     return sorted(p.parent for p in path.rglob("results.json") if (p.parent / ".hydra").is_dir())
 
 
-def _wandb_run(folder: Path) -> tuple[str, Path]:
-    """(W&B run id, its local folder) of the run in `folder`."""
+def _wandb_run_id(folder: Path) -> str:
+    """The W&B run id of the run in `folder` (the end of its W&B folder's name)."""
     found = sorted((folder / "wandb").glob("*run-*"))
     if not found:
         raise DashboardError(f"{folder}: no W&B run (it ran with logger=none?); a dashboard shows runs logged to W&B")
-    return found[-1].name.rsplit("-", 1)[1], found[-1]
+    return found[-1].name.rsplit("-", 1)[1]
 
 
 def _group(folder: Path, logger: dict) -> str | None:
@@ -111,7 +111,7 @@ def dashboard_spec(path: Path, scope: str | None = None, name: str | None = None
     if scope == "run" and len(folders) > 1:
         raise DashboardError(f"scope run needs one run folder; {path} holds {len(folders)} runs")
     configs = [yaml.safe_load((f / "config.yaml").read_text()) for f in folders]
-    ids = [_wandb_run(f)[0] for f in folders]
+    ids = [_wandb_run_id(f) for f in folders]
     places = {(c["logger"].get("entity"), c["logger"]["project"]) for c in configs}
     if len(places) > 1:
         raise DashboardError(f"the runs in {path} logged to several W&B projects: {sorted(map(str, places))}; give one")
@@ -153,15 +153,14 @@ def workspace(spec: dict):
     from wandb_workspaces import expr
 
     def panel(p: dict):
-        if p["kind"] in ("bars", "lines"):
-            group = {"groupby": wr.Config(p["groupby"]), "groupby_aggfunc": "mean", "groupby_rangefunc": "stddev"}
-        if p["kind"] == "bars":
-            return wr.BarPlot(title=p["title"], metrics=p["keys"], **group)
-        if p["kind"] == "lines":
-            return wr.LinePlot(title=p["title"], x=p["x"], y=p["keys"], **group)
         if p["kind"] == "table":
             return wr.WeavePanelSummaryTable(table_name=p["keys"][0])
-        return wr.MediaBrowser(title=p["title"], media_keys=p["keys"])
+        if p["kind"] == "media":
+            return wr.MediaBrowser(title=p["title"], media_keys=p["keys"])
+        group = {"groupby": wr.Config(p["groupby"]), "groupby_aggfunc": "mean", "groupby_rangefunc": "stddev"}
+        if p["kind"] == "bars":
+            return wr.BarPlot(title=p["title"], metrics=p["keys"], **group)
+        return wr.LinePlot(title=p["title"], x=p["x"], y=p["keys"], **group)
 
     sections = [ws.Section(name=s["name"], is_open=True, panels=[panel(p) for p in s["panels"]]) for s in spec["sections"]]
     filters = [expr.Metric(spec["filter"]["key"]) == spec["filter"]["value"]] if spec["filter"] else []
