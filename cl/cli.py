@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cl.config_checks import ConfigError, check_config
+from cl.config_checks import ConfigError, check_config, is_classification
 from cl.distributed import is_rank_zero
 from cl.resume import LOCK, check_overrides, comparable, find_unfinished, hold_run_lock, is_unfinished, saved_config
 from cl.streams.task import TaskDataError
@@ -40,7 +40,10 @@ def _task_group() -> list[str]:
 
 
 def _complete_stream(cfg: DictConfig) -> None:
-    """Load tasks named in stream.order/held_out but not in stream.tasks from the task group."""
+    """Load tasks named in stream.order/held_out but not in stream.tasks from the task group (a
+    benchmark stream's tasks come from its benchmark)."""
+    if is_classification(cfg):
+        return
     wanted = list(cfg.stream.order) + list(cfg.stream.held_out or [])
     with open_dict(cfg):
         if cfg.stream.tasks is None:
@@ -185,10 +188,12 @@ def _configuration() -> str:
 
 
 def build_tasks(cfg: DictConfig) -> dict:
-    """Every task of the stream, by name (file tasks read their data here: a TaskDataError
-    stops the run before the slow imports and before anything is written)."""
+    """Every task of the stream, by name, trained ones in stream order (file tasks read their data
+    here: a TaskDataError stops the run before the slow imports and before anything is written)."""
     from hydra.errors import InstantiationException
 
+    if is_classification(cfg):
+        return _benchmark_tasks(cfg)
     tasks = {}
     for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]:
         try:
@@ -198,6 +203,25 @@ def build_tasks(cfg: DictConfig) -> dict:
                 raise err.__cause__ from None
             raise
     return tasks
+
+
+def _benchmark_tasks(cfg: DictConfig) -> dict:
+    """The experiences of the stream's benchmark as tasks, those of stream.order (null: all) in its order."""
+    from hydra.errors import InstantiationException
+
+    from cl.streams.benchmarks import benchmark_tasks
+
+    try:
+        built = {t.name: t for t in benchmark_tasks(instantiate(cfg.stream.benchmark))}
+    except InstantiationException as err:
+        if isinstance(err.__cause__, (ValueError, TypeError)):
+            raise ConfigError(f"stream.benchmark: {err.__cause__}") from None
+        raise
+    order = list(cfg.stream.order or built)
+    unknown = [n for n in order if n not in built]
+    if unknown:
+        raise ConfigError(f"unknown experience '{unknown[0]}' in stream.order; the benchmark has {', '.join(built)}")
+    return {n: built[n] for n in order}
 
 
 def _continual_record(cfg: DictConfig, points: list[dict]) -> dict:
@@ -215,14 +239,14 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, logger
     from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.harness import Harness
+    from cl.families import build_model
     from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
     from cl.module import ContinualModule
-    from cl.streams.encoding import Encoder
     from cl.streams.task import Stream
 
-    stream = Stream([tasks[n] for n in cfg.stream.order], [tasks[n] for n in cfg.stream.held_out or []])
-    model, tokenizer = instantiate(cfg.model)
-    encoder = Encoder(tokenizer, cfg.model.get("max_length") or getattr(model.config, "max_position_embeddings", None))
+    held_out = list(cfg.stream.held_out or [])
+    stream = Stream([t for n, t in tasks.items() if n not in held_out], [tasks[n] for n in held_out])
+    model, tokenizer, family = build_model(cfg, stream)
     adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters" if writer else None)
     model = adapter.wrap(model)
     module = ContinualModule(
@@ -232,13 +256,13 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, logger
         strategies=[instantiate(s) for s in cfg.strategy.values()],
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler),
-        encoder=encoder,
         adapter=adapter,
+        family=family,
     )
     trainer_factory = instantiate(cfg.trainer)
     general = None
     if cfg.eval.general:
-        general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), encoder.max_length)
+        general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), family.encoder.max_length)
     plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode,
                         cfg.eval.every_n_steps, cfg.eval.subset)  # fmt: skip
     checkpoints = None
@@ -288,7 +312,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         return [train_log, *([tracker.lightning_logger] if tracker else [])] if writer else []
 
     loop = build_loop(cfg, run_dir, tasks, writer, loggers, weights)  # may stop here
-    module, stream, encoder, model = loop.module, loop.stream, loop.module.encoder, loop.module.model
+    module, stream, model = loop.module, loop.stream, loop.module.model
     checkpoints = loop.checkpoints
     setup = {"objective": _objective_name(cfg), "strategies": list(cfg.strategy)}
     resolved = OmegaConf.to_container(cfg, resolve=True)
@@ -353,7 +377,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
     plot = heatmap(R, names, stream.names, run_dir / "accuracy_matrix.png")
     if loop.points:
         stability_gap(loop.points, stream.names, cfg.train.steps_per_task, run_dir / "stability_gap.png")
-    extra = {**setup, "general": per_row, "truncated_prompts": encoder.truncated, "timing": loop.timing,
+    extra = {**setup, "general": per_row, "truncated_prompts": module.family.truncated, "timing": loop.timing,
              "resumed": loop.resumed, "status": {"state": "finished"}, "warnings": module.objective.warnings,
              **_continual_record(cfg, loop.points), **({"merges": merges} if merges else {})}  # fmt: skip
     write_results(run_dir, names, stream.names, R, metrics, cfg.seed, extra)

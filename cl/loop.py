@@ -17,14 +17,13 @@ from torch.utils.data import RandomSampler
 from cl.checkpoint import CheckpointFolder, StepCheckpoint, checkpoint_name, load, rng_state, set_rng_state
 from cl.config_checks import batch_split_problem
 from cl.evaluation.continual import ContinualEvaluation, PointObserver, subset_task
-from cl.evaluation.evaluators import Perplexity, task_evaluator
+from cl.evaluation.evaluators import Perplexity
 from cl.evaluation.harness import Harness, harness_columns
 from cl.evaluation.matrix import general_ability
 from cl.merging.weights import START, TaskWeights, task_key
 from cl.module import ContinualModule
 from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
-from cl.streams.encoding import Collator, Encoded
 from cl.streams.task import Stream, Task
 from cl.tracking.atomic import atomic_path
 
@@ -65,7 +64,7 @@ class TaskBatches:
     `steps x accumulate` items in all, from item `start` (a task resumed from a checkpoint), so
     Lightning's progress counters of a resumed fit line up with it."""
 
-    def __init__(self, data: list[Encoded], steps: int, batch_size: int, generator: torch.Generator,
+    def __init__(self, data: list, steps: int, batch_size: int, generator: torch.Generator,
                  collate: Callable, start: int = 0, accumulate: int = 1, rank: int = 0, world: int = 1) -> None:  # fmt: skip
         problem = batch_split_problem(batch_size, accumulate, world)
         if problem:
@@ -114,15 +113,15 @@ class ContinualLoop:
         self.make_trainer, self.observers, self.checkpoints = make_trainer, list(observers), checkpoints
         self.weights, self.harness = weights, harness
         self.harness_scores: list[dict | None] = []  # per row: the harness's scores, None where not due
-        self.collate = Collator(module.tokenizer.pad_token_id)
-        encoder = module.encoder
-        self.train_data = [encoder.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
-        evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
+        family = module.family
+        self.collate = family.collate
+        self.train_data = [family.encode(t, t.train, i) for i, t in enumerate(stream.tasks)]
+        evaluators = [family.evaluator(t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
         self.evaluators = evaluators + ([general] if general else [])
         self.point_evaluators = []  # continual evaluation: one per trained task, on its subset
         if plan.eval_every_n_steps:
             subsets = [subset_task(t, plan.eval_subset, task_seed(plan.seed, f"continual:{t.name}")) for t in stream.tasks]
-            self.point_evaluators = [task_evaluator(encoder, t, j, plan.eval_mode) for j, t in enumerate(subsets)]
+            self.point_evaluators = [family.evaluator(t, j, plan.eval_mode) for j, t in enumerate(subsets)]
         self.points: list[dict] = []
         self.point_observers: list[PointObserver] = []
         self._eval_trainer: L.Trainer | None = None
@@ -136,7 +135,7 @@ class ContinualLoop:
         self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
         self.rows_done = 0  # rows of R filled so far
 
-    def train_loader(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0,
+    def train_loader(self, data: list, steps: int, seed_name: str, start: int = 0,
                      trainer: L.Trainer | None = None) -> TaskBatches:  # fmt: skip
         """`steps` batches drawn with replacement from `data`, in an order fixed by the seed; with
         `trainer`, cut for its gradient accumulation and cut among its processes."""
@@ -146,10 +145,10 @@ class ContinualLoop:
             layout = dict(accumulate=trainer.accumulate_grad_batches, rank=trainer.global_rank, world=trainer.world_size)
         return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, start, **layout)
 
-    def fit(self, data: list[Encoded], steps: int, seed_name: str, start: int = 0, ckpt_path: Path | None = None,
+    def fit(self, data: list, steps: int, seed_name: str, start: int = 0, ckpt_path: Path | None = None,
             callbacks: list = ()) -> None:  # fmt: skip
         """Train the module for `steps` optimizer steps on batches drawn with replacement from
-        `data` (encoded examples, e.g. `train_data[i]`); from item `start` of the loader of
+        `data` (the model family's items, e.g. `train_data[i]`); from item `start` of the loader of
         Lightning's checkpoint `ckpt_path`. `timing` counts the optimizer steps taken and the
         training time (without the continual evaluation inside the fit, counted apart)."""
         trainer = self.make_trainer(max_steps=steps, max_epochs=1, callbacks=list(callbacks), use_distributed_sampler=False)
@@ -339,7 +338,7 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         model.load_state_dict(torch.load(cache_file, map_location="cpu", weights_only=True))
         return True
     module = loop.module
-    mixture = [e for t in tasks for e in module.encoder.encode(t, t.train)]
+    mixture = [e for t in tasks for e in module.family.encode(t, t.train)]
     kept = module.objective, module.strategies
     module.objective, module.strategies = SFT(), []  # the base stage is plain SFT, whatever follows
     try:

@@ -8,6 +8,7 @@ import torch
 
 from cl.adapters import NoAdapter
 from cl.distributed import process_count, sum_tensors_over_processes
+from cl.families.base import Family
 from cl.objectives.base import Objective, zero_loss
 from cl.strategies.base import Strategy
 from cl.streams.encoding import Encoder, to_device
@@ -40,14 +41,20 @@ class ContinualModule(L.LightningModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         encoder: Encoder | None = None,
         adapter: NoAdapter | None = None,
+        family: Family | None = None,
     ) -> None:
-        """`model` is already wrapped by `adapter` (cl.adapters), if any."""
+        """`model` is already wrapped by `adapter` (cl.adapters), if any. `family` (cl.families)
+        defaults to language models encoded by `encoder` (by default one of `tokenizer`)."""
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.adapter = adapter or NoAdapter()
         # what training may change (all weights, or an adapter's), fixed before any strategy freezes some
         self.trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
-        self.encoder = encoder or Encoder(tokenizer)  # tasks' examples -> ids (strategies encode with it)
+        if family is None:
+            from cl.families.language import LanguageFamily
+
+            family = LanguageFamily(encoder or Encoder(tokenizer))
+        self.family = family  # examples -> batches -> logits -> prediction rows (strategies use it)
         self.objective, self.strategies = objective, list(strategies)
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.task_index: int | None = None
@@ -78,6 +85,11 @@ class ContinualModule(L.LightningModule):
         for s in self.strategies:
             s.after_task(self, index, task)
         self.adapter.after_task(self.model, index, task.name)
+
+    @property
+    def encoder(self) -> Encoder:
+        """The language-model family's encoder (prompts and answers -> token ids)."""
+        return self.family.encoder
 
     @property
     def task_name(self) -> str:
@@ -121,9 +133,8 @@ class ContinualModule(L.LightningModule):
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The model's logits on `batch`, computed once per training step and shared by the
         objective and the strategies' penalties (LwF, DER++ read the same forward pass)."""
-        if self._step_logits is None or self._step_logits[0] is not batch["input_ids"]:
-            out = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-            self._step_logits = (batch["input_ids"], out)
+        if self._step_logits is None or self._step_logits[0] is not batch:
+            self._step_logits = (batch, self.family.forward(self.model, batch))
         return self._step_logits[1]
 
     def training_step(self, batch, batch_idx):
@@ -132,7 +143,7 @@ class ContinualModule(L.LightningModule):
         loss, logs = self.objective.loss(self, batch)
         if loss is None:  # the objective takes no optimizer step on this batch (RFT collecting signal)
             if self._writes_logs():
-                self.log_dict(logs, prog_bar=True, batch_size=len(batch["input_ids"]))
+                self.log_dict(logs, prog_bar=True, batch_size=self.family.size(batch))
             # a zero backward that every process joins (DDP cannot skip a step on one process);
             # with no real loss in the step (_step_batch None), its gradients are dropped before
             # the optimizer, which then changes nothing (not even its moments)
@@ -145,7 +156,7 @@ class ContinualModule(L.LightningModule):
             raise TrainingDiverged(self.task.name if self.task else "base stage", self.trainer.global_step + 1, loss.item())
         self._step_batch = batch
         if self._writes_logs():
-            self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=len(batch["input_ids"]))
+            self.log_dict({"train/loss": loss, **logs}, prog_bar=True, batch_size=self.family.size(batch))
         return loss
 
     def _writes_logs(self) -> bool:

@@ -63,6 +63,14 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
         (["eval.lm_eval.rows=sometimes"], "eval.lm_eval.rows 'sometimes' is not valid; choose one of every, ends"),
         (["eval.lm_eval.tasks=[cl_capitals_mc]", "trainer=ddp", "trainer.accelerator=cpu"], "eval.lm_eval runs the harness in one process"),
         (["eval.lm_eval.tasks=[no_such_task]"], "eval.lm_eval.tasks: unknown harness task 'no_such_task'; cl ships cl_capitals_mc"),
+        (["stream=split_digits"], "the stream is a classification benchmark and model cl.models.tiny_llama is a language model: choose a classifier, model=mlp or model=cnn"),
+        (["model=mlp"], "model cl.models.classifiers.mlp is a classifier: it trains on a classification stream (stream=split_mnist1d"),
+        (["stream=split_mnist1d", "model=mlp", "objective=rft"], "objective works on language models only; with a classifier choose objective=sft"),
+        (["stream=split_mnist1d", "model=cnn", "strategy=[replay,hft]"], "strategy.hft works on language models only"),
+        (["stream=split_mnist1d", "model=mlp", "stream.setting=domain"], "stream.setting 'domain' is not valid; choose class"),
+        (["stream=split_mnist1d", "model=mlp", "adapter=lora"], "adapter=lora adapts a language model; a classifier trains with adapter=none"),
+        (["stream=split_mnist1d", "model=mlp", "eval.mode=generate"], "eval.mode=generate is for language models; classifiers are scored by accuracy"),
+        (["stream=split_mnist1d", "model=mlp", "stream.order=[exp0,exp0]"], "stream.order of a benchmark stream is null (every experience in turn) or a list of distinct"),
     ],
 )
 def test_rejected_by_the_config_check(overrides, message):

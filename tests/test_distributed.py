@@ -127,33 +127,38 @@ def _leave_group() -> None:
 
 
 def _fisher_on_a_share(rank: int, world: int, folder: str) -> None:
-    from cl.strategies.ewc import diagonal_fisher, empirical_nll
+    from cl.strategies.ewc import diagonal_fisher
 
     _join_group(rank, world, folder)
-    model, batches = _fisher_inputs()
-    fisher = diagonal_fisher(model, shard(batches, rank, world), empirical_nll)
+    model, batches, nll = _fisher_inputs()
+    fisher = diagonal_fisher(model, shard(batches, rank, world), nll)
     if rank == 0:
         torch.save(fisher, f"{folder}/fisher.pt")
     _leave_group()
 
 
 def _fisher_inputs():
+    """A model, one batch per example and EWC's empirical negative log-likelihood for them."""
+    from functools import partial
+
+    from cl.families.language import LanguageFamily
     from cl.models import tiny_llama
+    from cl.strategies.ewc import empirical_nll
     from cl.streams import make_task
     from cl.streams.encoding import Encoder, collate_to
 
     model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
     task = make_task("copy", "copy", n_train=9, n_eval=2)
     batches = [collate_to([e], tok.pad_token_id, "cpu") for e in Encoder(tok).encode(task, task.train)]
-    return model, batches
+    return model, batches, partial(empirical_nll, LanguageFamily(Encoder(tok)))
 
 
 def test_fisher_over_process_shares_equals_the_one_process_fisher(tmp_path):
     torch.multiprocessing.spawn(_fisher_on_a_share, args=(2, str(tmp_path)), nprocs=2)
-    from cl.strategies.ewc import diagonal_fisher, empirical_nll
+    from cl.strategies.ewc import diagonal_fisher
 
-    model, batches = _fisher_inputs()
-    alone, shared = diagonal_fisher(model, batches, empirical_nll), torch.load(tmp_path / "fisher.pt")
+    model, batches, nll = _fisher_inputs()
+    alone, shared = diagonal_fisher(model, batches, nll), torch.load(tmp_path / "fisher.pt")
     assert alone.keys() == shared.keys() and all(torch.allclose(alone[k], shared[k], rtol=1e-5, atol=1e-12) for k in alone)
     assert sum(float(f.sum()) for f in alone.values()) > 0  # 9 examples over 2 processes: shares of 5 and 4
 

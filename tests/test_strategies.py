@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cl.families.language import LanguageFamily
 from cl.strategies import AGEM, EWC, L2, SI, DERpp, Joint, LwF, Replay
 from cl.strategies.agem import project
 from cl.strategies.ewc import diagonal_fisher
@@ -16,7 +17,7 @@ from cl.streams.encoding import Collator, Encoder, encode
 
 def _module(tiny):
     model, tok = tiny
-    return SimpleNamespace(model=model, tokenizer=tok, encoder=Encoder(tok), task_index=0, logits=lambda b: model(
+    return SimpleNamespace(model=model, tokenizer=tok, family=LanguageFamily(Encoder(tok)), task_index=0, logits=lambda b: model(
         input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, **_trainable(model))  # fmt: skip
 
 
@@ -184,7 +185,8 @@ def test_agem_leaves_no_conflict_with_the_memory_gradient(tiny):
     from cl.objectives import SFT
 
     model, tok = tiny
-    module = SimpleNamespace(model=model, tokenizer=tok, encoder=Encoder(tok), objective=SFT(), logits=_module(tiny).logits)
+    module = SimpleNamespace(model=model, tokenizer=tok, family=LanguageFamily(Encoder(tok)), objective=SFT(),
+                             logits=_module(tiny).logits)  # fmt: skip
     agem = AGEM(size=24, sample_size=24)  # the reference sample is the whole memory
     first = make_task("copy", "copy", 60, 10)
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)

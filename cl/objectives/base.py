@@ -12,6 +12,8 @@ class Objective:
     What an objective keeps between steps (a stored rollout, a reference policy) is in
     `state_dict()`, which `load_state_dict` restores into a freshly built objective."""
 
+    language_only = False  # True: it needs a language model (it generates text), not for classifiers
+
     def loss(self, module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training step's loss and logs (may use and update the objective's state). A loss
         of None takes no optimizer step on this batch (the strategies' penalties are skipped too)."""

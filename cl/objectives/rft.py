@@ -214,6 +214,8 @@ class RFT(Objective):
     when it samples and when it is trained (as TRL's `disable_dropout`).
     """
 
+    language_only = True  # it samples text completions
+
     def __init__(
         self,
         group_size: int = 8,

@@ -1,4 +1,5 @@
-"""Supervised fine-tuning: next-token cross-entropy on answer tokens only."""
+"""Supervised fine-tuning: cross-entropy on the targets (a language model's answer tokens, a
+classifier's labels: cl.families)."""
 from __future__ import annotations
 
 import torch
@@ -15,9 +16,7 @@ def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Te
 
 class SFT(Objective):
     def loss(self, module, batch):
-        loss = answer_cross_entropy(module.logits(batch), batch["labels"])
-        return loss, {}
+        return module.family.loss(module.logits(batch), batch), {}
 
     def reference_loss(self, module, batch):
-        logits = module.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        return answer_cross_entropy(logits, batch["labels"])
+        return module.family.loss(module.family.forward(module.model, batch), batch)

@@ -9,7 +9,7 @@ import torch
 
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer
-from cl.streams.encoding import collate_to
+from cl.families import to_batch
 
 
 def project(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:
@@ -27,7 +27,7 @@ class AGEM(Strategy):
         self.projected = 0  # steps whose gradient was projected, for logging
 
     def after_task(self, module, index, task):
-        self.buffer.add(module.encoder.encode(task, task.train, index), index)
+        self.buffer.add(module.family.encode(task, task.train, index), index)
 
     def after_backward(self, module):
         if not len(self.buffer):
@@ -35,7 +35,7 @@ class AGEM(Strategy):
         params = [p for p in module.model.parameters() if p.grad is not None]
         grads = [p.grad.detach().clone() for p in params]
         device = params[0].device
-        memory = collate_to(self.buffer.sample(self.sample_size), module.tokenizer.pad_token_id, device)
+        memory = to_batch(module.family, self.buffer.sample(self.sample_size), device)
         for p in params:
             p.grad = None
         module.objective.reference_loss(module, memory).backward()

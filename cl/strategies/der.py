@@ -1,7 +1,8 @@
 """DER++ (Buzzega et al., 2020): replay stored inputs with the logits the model gave them.
 
 Examples enter a reservoir memory as they are trained on, together with the top-k logits of
-each answer position (k bounds the memory for large vocabularies). The penalty is
+each of their prediction rows (cl.families: answer tokens of a language model, the example of a
+classifier; k bounds the memory for large vocabularies). The penalty is
 alpha * MSE(current logits at the stored top-k ids, stored values) on one memory sample
 + beta * cross-entropy on the labels of another memory sample.
 """
@@ -11,11 +12,9 @@ import torch
 import torch.nn.functional as F
 
 from cl.distributed import gather_objects
-from cl.objectives.sft import answer_cross_entropy
+from cl.families import batch_device, to_batch
 from cl.strategies.base import Strategy
-from cl.strategies.lwf import answer_positions
 from cl.strategies.memory import ExampleBuffer
-from cl.streams.encoding import collate_to, split_batch
 
 
 class DERpp(Strategy):
@@ -34,34 +33,32 @@ class DERpp(Strategy):
 
     def _memory_batch(self, module, device):
         items = self.buffer.sample(self.sample_size)
-        return collate_to([enc for enc, _, _ in items], module.tokenizer.pad_token_id, device), items
+        return to_batch(module.family, [item for item, _, _ in items], device), items
 
     def penalty(self, module, batch):
-        device = batch["input_ids"].device
+        family, device = module.family, batch_device(batch)
         loss = None
         if len(self.buffer):
             mem, items = self._memory_batch(module, device)
-            logits = module.model(input_ids=mem["input_ids"], attention_mask=mem["attention_mask"]).logits
-            current = logits[:, :-1][answer_positions(mem["labels"])]  # rows in the order stored
+            current = family.rows(family.forward(module.model, mem), mem)[0]  # rows in the order stored
             ids = torch.cat([i for _, _, i in items]).to(device)
             values = torch.cat([v for _, v, _ in items]).to(device)
             loss = self.alpha * F.mse_loss(current.gather(1, ids).float(), values.float())
             if self.beta:
                 mem2, _ = self._memory_batch(module, device)
-                out = module.model(input_ids=mem2["input_ids"], attention_mask=mem2["attention_mask"]).logits
-                loss = loss + self.beta * answer_cross_entropy(out, mem2["labels"])
+                loss = loss + self.beta * family.loss(family.forward(module.model, mem2), mem2)
         return loss
 
     def after_optimizer_step(self, module, batch) -> None:
-        """Offer the step's examples, with the answer-position top-k logits the model gave them
+        """Offer the step's examples, with the top-k logits the model gave their prediction rows
         before the update, to the memory (those of every process: all hold the same memory)."""
+        family = module.family
         with torch.no_grad():
-            logits = module.logits(batch).detach()[:, :-1]
-            mask = answer_positions(batch["labels"])
+            rows, _, owner = family.rows(module.logits(batch).detach(), batch)
             entries = []
-            for row, enc in enumerate(split_batch(batch)):
-                top = logits[row][mask[row]].topk(min(self.top_k, logits.shape[-1]), dim=-1)
-                entries.append((enc, top.values.cpu(), top.indices.cpu()))
+            for example, item in enumerate(family.split(batch)):
+                top = rows[owner == example].topk(min(self.top_k, rows.shape[-1]), dim=-1)
+                entries.append((item, top.values.cpu(), top.indices.cpu()))
         self.buffer.add(gather_objects(entries), module.task_index or 0)
 
     def state_dict(self):

@@ -1,20 +1,22 @@
 """Elastic Weight Consolidation (Kirkpatrick et al., 2017) and online EWC (Schwarz et al., 2018).
 
 Penalty (lambda / 2) * sum_k sum_p F_k[p] (theta_p - theta*_k[p])^2 with the diagonal Fisher F_k
-of task k, estimated from `fisher_samples` training examples, one gradient each. For language
-models an example's log-likelihood is the mean over its answer tokens.
+of task k, estimated from `fisher_samples` training examples, one gradient each. An example's
+log-likelihood is the mean over its prediction rows (cl.families: a language model's answer
+tokens, a classifier's one label).
 """
 from __future__ import annotations
 
 import random
+from functools import partial
 from typing import Callable, Iterable
 
 import torch
+import torch.nn.functional as F
 
 from cl.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
-from cl.objectives.sft import answer_cross_entropy
+from cl.families import to_batch
 from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
-from cl.streams.encoding import IGNORE, collate_to
 
 FISHER_KINDS = ("empirical", "sampled")
 
@@ -38,20 +40,17 @@ def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable
     return {n: f / max(count, 1) for n, f in sum_tensors_over_processes(fisher).items()}
 
 
-def empirical_nll(model, batch) -> torch.Tensor:
-    """Negative log-likelihood of the dataset's answer tokens."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-    return answer_cross_entropy(logits, batch["labels"])
+def empirical_nll(family, model, batch) -> torch.Tensor:
+    """Negative log-likelihood of the dataset's targets."""
+    return family.loss(family.forward(model, batch), batch)
 
 
-def sampled_nll(model, batch) -> torch.Tensor:
-    """Negative log-likelihood of answer tokens drawn from the model's own predictive distribution."""
-    logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+def sampled_nll(family, model, batch) -> torch.Tensor:
+    """Negative log-likelihood of targets drawn from the model's own predictive distribution."""
+    rows = family.rows(family.forward(model, batch), batch)[0].float()
     with torch.no_grad():
-        drawn = torch.distributions.Categorical(logits=logits[:, :-1].float()).sample()
-        labels = batch["labels"].clone()
-        labels[:, 1:] = torch.where(batch["labels"][:, 1:] == IGNORE, IGNORE, drawn)
-    return answer_cross_entropy(logits, labels)
+        drawn = torch.distributions.Categorical(logits=rows).sample()
+    return F.cross_entropy(rows, drawn)
 
 
 class EWC(QuadraticPenalty):
@@ -75,9 +74,9 @@ class EWC(QuadraticPenalty):
         device = next(model.parameters()).device
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
         examples = shard(examples, process_rank(), process_count())  # this process's share
-        pad = module.tokenizer.pad_token_id
-        batches = (collate_to([e], pad, device) for e in module.encoder.encode(task, examples))
-        return diagonal_fisher(model, batches, self.nll, module.trainable_names)
+        family = module.family
+        batches = (to_batch(family, [item], device) for item in family.encode(task, examples))
+        return diagonal_fisher(model, batches, partial(self.nll, family), module.trainable_names)
 
     def state_dict(self):
         return {**super().state_dict(), "rng": self.rng.getstate()}

@@ -17,7 +17,7 @@ log = logging.getLogger("cl")
 
 
 class HFT(Strategy):
-    needs_full_model = True
+    needs_full_model = language_only = True
 
     def __init__(
         self,

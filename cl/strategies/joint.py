@@ -5,24 +5,25 @@ from __future__ import annotations
 
 import random
 
+from cl.families import batch_device, to_batch
 from cl.strategies.base import Strategy
-from cl.streams.encoding import Encoded, collate_to, split_batch
 
 
 class Joint(Strategy):
     def __init__(self, seed: int = 0) -> None:
         self.rng = random.Random(seed)
-        self.seen: list[list[Encoded]] = []
+        self.seen: list[list] = []  # every seen task's items (cl.families)
 
     def before_task(self, module, index, task):
-        self.seen.append(module.encoder.encode(task, task.train, index))
+        self.seen.append(module.family.encode(task, task.train, index))
 
     def train_batch(self, module, batch):
         k = len(self.seen)
         if k < 2:
             return batch
-        rows = [enc if (t := self.rng.randrange(k)) == k - 1 else self.rng.choice(self.seen[t]) for enc in split_batch(batch)]
-        return collate_to(rows, module.tokenizer.pad_token_id, batch["input_ids"].device)
+        family = module.family
+        rows = [item if (t := self.rng.randrange(k)) == k - 1 else self.rng.choice(self.seen[t]) for item in family.split(batch)]
+        return to_batch(family, rows, batch_device(batch))
 
     def state_dict(self):
         return {"seen": self.seen, "rng": self.rng.getstate()}

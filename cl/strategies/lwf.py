@@ -1,8 +1,9 @@
-"""Learning without Forgetting (Li & Hoiem, 2016), per answer token for language models.
+"""Learning without Forgetting (Li & Hoiem, 2016), per prediction row (cl.families: each answer
+token of a language model, each example of a classifier).
 
 Before each task after the first, a frozen copy of the model is kept; on the current task's
-inputs the penalty is alpha * T^2 * KL(teacher_T || student_T) averaged over answer tokens,
-with both distributions softened by temperature T.
+inputs the penalty is alpha * T^2 * KL(teacher_T || student_T) averaged over the rows, with
+both distributions softened by temperature T.
 """
 from __future__ import annotations
 
@@ -11,12 +12,6 @@ import torch.nn.functional as F
 
 from cl.models.frozen import FrozenCopy
 from cl.strategies.base import Strategy
-from cl.streams.encoding import IGNORE
-
-
-def answer_positions(labels: torch.Tensor) -> torch.Tensor:
-    """Mask over logits[:, :-1]: positions whose next token is an answer token."""
-    return labels[:, 1:] != IGNORE
 
 
 def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -39,11 +34,11 @@ class LwF(Strategy):
         teacher_model = self.teacher.get(module.model)
         if teacher_model is None or self.alpha == 0:
             return None
+        family = module.family
         with torch.no_grad():
-            teacher = teacher_model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        mask = answer_positions(batch["labels"])
-        student = module.logits(batch)[:, :-1][mask]
-        return self.alpha * distillation(student, teacher[:, :-1][mask], self.temperature)
+            teacher = family.rows(family.forward(teacher_model, batch), batch)[0]
+        student = family.rows(module.logits(batch), batch)[0]
+        return self.alpha * distillation(student, teacher, self.temperature)
 
     def state_dict(self):
         return {"teacher": self.teacher.state_dict()}

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from cl.streams.encoding import Encoded, collate_to, split_batch
+from cl.families import batch_device, to_batch
 
 
 class ExampleBuffer:
@@ -69,6 +69,6 @@ class ExampleBuffer:
         self.rng.setstate(state["rng"])
 
 
-def mix_into(batch: dict[str, torch.Tensor], extra: list[Encoded], pad_token_id: int) -> dict[str, torch.Tensor]:
-    """The batch with `extra` examples appended (re-padded to the longest), on the batch's device."""
-    return collate_to(split_batch(batch) + extra, pad_token_id, batch["input_ids"].device)
+def mix_into(batch: dict[str, torch.Tensor], extra: list, family) -> dict[str, torch.Tensor]:
+    """The batch with `extra` items of the model family appended (collated anew), on the batch's device."""
+    return to_batch(family, family.split(batch) + extra, batch_device(batch))

@@ -30,7 +30,7 @@ def orthogonality(model: torch.nn.Module, new: str, old: list[str]) -> torch.Ten
 
 
 class OLoRA(Strategy):
-    needs_adapter = True
+    needs_adapter = language_only = True
 
     def __init__(self, lambda_1: float = 0.5, lambda_2: float = 0.0) -> None:
         self.lambda_1, self.lambda_2 = non_negative("lambda_1", lambda_1), non_negative("lambda_2", lambda_2)

@@ -19,11 +19,11 @@ class Replay(Strategy):
     def train_batch(self, module, batch):
         if not len(self.buffer) or self.batch_share == 0:
             return batch
-        n = max(1, round(len(batch["input_ids"]) * self.batch_share / (1 - self.batch_share)))
-        return mix_into(batch, self.buffer.sample(n), module.tokenizer.pad_token_id)
+        n = max(1, round(module.family.size(batch) * self.batch_share / (1 - self.batch_share)))
+        return mix_into(batch, self.buffer.sample(n), module.family)
 
     def after_task(self, module, index, task):
-        self.buffer.add(module.encoder.encode(task, task.train, index), index)
+        self.buffer.add(module.family.encode(task, task.train, index), index)
 
     def state_dict(self):
         return {"buffer": self.buffer.state_dict()}

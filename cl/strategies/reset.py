@@ -16,7 +16,7 @@ TARGETS = ("pretrained", "task_start")
 
 
 class Reset(Strategy):
-    needs_full_model = True
+    needs_full_model = language_only = True
 
     def __init__(
         self,

@@ -1,0 +1,74 @@
+"""Classifiers (classic continual learning): examples are (input tensor, class label) pairs,
+the targets their labels; a task is scored by accuracy."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from cl.evaluation.evaluators import MeanScore, share_loader
+from cl.streams.classes import ClassTask, Sample
+
+
+@dataclass
+class Item:
+    """One example: its input, its label and its task's stream index (-1: none)."""
+
+    x: torch.Tensor
+    y: int
+    task: int = -1
+
+
+class ClassifierFamily:
+    name = "classifier"
+    truncated: dict[str, int] = {}  # nothing to truncate
+
+    @staticmethod
+    def encode(task: ClassTask, examples: list[Sample], index: int = -1) -> list[Item]:
+        return [Item(x, y, index) for x, y in examples]
+
+    @staticmethod
+    def collate(items: list[Item]) -> dict[str, torch.Tensor]:
+        return {"x": torch.stack([i.x for i in items]), "y": torch.tensor([i.y for i in items]),
+                "task_ids": torch.tensor([i.task for i in items])}  # fmt: skip
+
+    @staticmethod
+    def split(batch: dict) -> list[Item]:
+        rows = zip(batch["x"].detach().cpu(), batch["y"].tolist(), batch["task_ids"].tolist())
+        return [Item(x, y, t) for x, y, t in rows]
+
+    @staticmethod
+    def size(batch: dict) -> int:
+        return len(batch["y"])
+
+    @staticmethod
+    def forward(model, batch: dict) -> torch.Tensor:
+        return model(batch["x"], batch["task_ids"])
+
+    @staticmethod
+    def rows(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        return logits, batch["y"], torch.arange(len(logits), device=logits.device)
+
+    @staticmethod
+    def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
+        return F.cross_entropy(logits.float(), batch["y"])
+
+    def evaluator(self, task: ClassTask, index: int, mode: str = "auto") -> "ClassAccuracy":
+        return ClassAccuracy(self, task, index)
+
+
+class ClassAccuracy(MeanScore):
+    """Share of the task's eval examples whose highest logit is their label (within the task's
+    head for a task-incremental model)."""
+
+    def __init__(self, family: ClassifierFamily, task: ClassTask, index: int) -> None:
+        self.items, self.collate = family.encode(task, task.eval, index), family.collate
+
+    def loader(self, batch_size: int, rank: int = 0, world: int = 1):
+        return share_loader(self.items, batch_size, rank, world, self.collate)
+
+    @staticmethod
+    def step(model, batch) -> tuple[float, int]:
+        predicted = ClassifierFamily.forward(model, batch).argmax(-1)
+        return float((predicted == batch["y"]).sum()), len(predicted)

@@ -1,0 +1,122 @@
+"""Classifiers through the continual loop (cl.families.classifier, cl.models.classifiers): every
+strategy that means something for them, class- and task-incremental settings."""
+import json
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from cl.cli import CONF_DIR, build_tasks, run
+from cl.config_checks import check_config
+from cl.models.classifiers import MASKED, cnn, mlp
+
+STRATEGIES = ["naive", "replay", "ewc", "online_ewc", "l2", "si", "lwf", "agem", "derpp", "joint"]
+
+
+def run_digits(folder, *overrides) -> dict:
+    """A whole run (config checks, tasks, loop, results.json) of split digits in 2 experiences of 5
+    classes with the MLP, in this process; its results."""
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stream=split_digits", "stream.benchmark.n_experiences=2", "model=mlp",
+                                            "logger=none", "checkpoint.enabled=false", "trainer.enable_progress_bar=false",
+                                            "train.steps_per_task=100", *overrides])  # fmt: skip
+    check_config(cfg, [])
+    run(cfg, folder, build_tasks(cfg))
+    return json.loads((folder / "results.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def naive(tmp_path_factory):
+    return run_digits(tmp_path_factory.mktemp("naive"))
+
+
+@pytest.mark.parametrize("strategy", STRATEGIES[1:])
+def test_every_strategy_trains_a_classifier(tmp_path, strategy, naive):
+    """The first task is learned (chance is 0.1 over the single head's 10 classes) and no strategy
+    ends below plain fine-tuning; the memory-based ones keep the first task where plain
+    fine-tuning loses it, as class-incremental studies report (van de Ven et al., 2022), while
+    the regularizers do not have to."""
+    result = run_digits(tmp_path, f"strategy={strategy}")
+    R = result["R"]
+    assert R[1][0] > 0.85 and result["metrics"]["acc"] > naive["metrics"]["acc"] - 0.05, (R, naive["R"])
+    if strategy in ("replay", "derpp", "joint"):
+        assert R[2][0] > naive["R"][2][0] + 0.3 and R[2][1] > 0.6, (R, naive["R"])
+
+
+def test_plain_fine_tuning_forgets_the_first_classes_in_the_class_incremental_setting(naive):
+    R = naive["R"]
+    assert R[1][0] > 0.9 and R[2][1] > 0.85  # each task learned
+    assert R[2][0] < 0.1  # a single head trained on the new classes only predicts them
+    assert naive["tasks"] == ["exp0", "exp1"] and naive["metrics"]["bwt"] < -0.8
+
+
+def test_task_incremental_keeps_what_class_incremental_loses(tmp_path, naive):
+    """The same training with one head per task, the task id given: the first task's head is
+    untouched by the second task, so its examples stay recognised among their own classes."""
+    R = run_digits(tmp_path, "stream.setting=task")["R"]
+    assert R[1][0] > 0.9 and R[2][1] > 0.85
+    assert R[2][0] > 0.8 > naive["R"][2][0] + 0.5
+
+
+def test_task_heads_are_masked_to_their_classes_and_need_the_task_id():
+    model = mlp((40,), 10, head_classes=[[3, 7], [0, 1, 2]], hidden=[8])
+    logits = model(torch.randn(4, 40), torch.tensor([0, 1, 1, 0]))
+    allowed = {0: {3, 7}, 1: {0, 1, 2}}
+    for row, task in zip(logits, [0, 1, 1, 0]):
+        inside = {c for c in range(10) if row[c] > MASKED / 2}
+        assert inside == allowed[task]
+    with pytest.raises(ValueError, match="needs each example's task id"):
+        model(torch.randn(2, 40))
+    assert mlp((40,), 10, hidden=[8])(torch.randn(3, 40)).shape == (3, 10)  # one head: no task id needed
+
+
+@pytest.mark.parametrize("shape", [(40,), (2, 40), (1, 8, 8)])
+def test_cnn_takes_signals_and_images(shape):
+    model = cnn(shape, 10, channels=[4, 8], hidden=16)
+    assert model(torch.randn(5, *shape)).shape == (5, 10)
+    assert any(isinstance(m, torch.nn.Conv2d if len(shape) == 3 else torch.nn.Conv1d) for m in model.modules())
+
+
+@pytest.mark.slow
+def test_cl_run_on_split_mnist1d_with_an_mlp_and_replay_end_to_end(tmp_path):
+    """The issue's command, as a user types it, offline: R, metrics, the W&B run and cl-report."""
+    from cl.tracking.report import report
+    from tests.helpers import cl_run, results, wandb_logged
+
+    proc = cl_run(tmp_path, "stream=split_mnist1d", "model=mlp", "strategy=replay", "seed=1", "train.steps_per_task=60",
+                  "trainer.enable_progress_bar=false")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = results(tmp_path)
+    R = out["R"]
+    assert out["tasks"] == [f"exp{k}" for k in range(5)] and len(R) == 6 and out["seed"] == 1
+    assert out["metrics"]["learning_acc"] > 0.3  # classes learned (chance: 0.1) in 60 steps a task
+    assert out["metrics"]["acc"] == pytest.approx(sum(R[-1]) / 5, abs=1e-5)
+    keys, config, _ = wandb_logged(tmp_path / "run")
+    assert {"cl/acc", "cl/bwt", "eval/exp0/acc", "train/loss"} <= keys
+    assert config["model"]["_target_"] == "cl.models.classifiers.mlp" and config["stream"]["setting"] == "class"
+    folder, skipped = report(tmp_path)
+    summary = (folder / "summary.md").read_text()
+    assert not skipped and f"| {out['metrics']['acc']:.3f} |" in summary, summary
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("stream.order=[exp1,exp9]", "unknown experience 'exp9' in stream.order; the benchmark has exp0, exp1"),
+        ("stream.benchmark.n_experiences=3", "stream.benchmark: n_experiences must divide the 10 classes: 1, 2, 5 or 10 (got 3)"),
+    ],
+)
+def test_a_bad_benchmark_stream_is_reported_when_its_tasks_are_built(override, message):
+    """cl-run builds the tasks before the slow imports and before writing anything."""
+    from cl.config_checks import ConfigError
+
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        cfg = compose("config", overrides=["stream=split_digits", "model=mlp", override])
+    check_config(cfg, [])
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        build_tasks(cfg)
+
+
+def test_an_experience_order_trains_those_experiences_in_that_order(tmp_path):
+    R_order = run_digits(tmp_path, "stream.order=[exp1,exp0]")
+    assert R_order["tasks"] == ["exp1", "exp0"] and len(R_order["R"]) == 3
