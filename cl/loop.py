@@ -128,7 +128,9 @@ class ContinualLoop:
         self._eval_loaders: list = []  # this process's share of every evaluation set
         self._point_loaders: list = []  # and of every continual-evaluation subset
         self.general_ppl: list[float] = []
-        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0, "lm_eval_s": 0.0}
+        # seconds training, evaluating, in the strategies' task hooks (Fisher, memory fills, ...)
+        self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0, "lm_eval_s": 0.0,
+                       "hooks_s": 0.0}  # fmt: skip
         self.resumed: list[dict] = []  # where this run continued from checkpoints
         self._fit_started, self._fit_start_batch, self._fit_accumulate = 0.0, 0, 1  # of the fit under way
         self._fit_evaluated = 0.0  # timing["continual_eval_s"] when the fit under way started
@@ -214,6 +216,11 @@ class ContinualLoop:
         if isinstance(strategy, (SingleDeviceStrategy, DDPStrategy)):
             self.module.to(strategy.root_device)
 
+    def _timed_hook(self, hook: Callable[[int, Task], None], index: int, task: Task) -> None:
+        start = time.perf_counter()
+        hook(index, task)
+        self.timing["hooks_s"] += time.perf_counter() - start
+
     def _record(self, index: int) -> None:
         self.rows_done = index + 1
         now = {name: values[-1] for name, values in self.general_columns().items() if not math.isnan(values[-1])}
@@ -283,7 +290,7 @@ class ContinualLoop:
         self.R[: self.rows_done] = state["R"]
         self.general_ppl = list(state["general_ppl"])
         self.harness_scores = list(state.get("harness", []))  # checkpoints before the harness lack it
-        self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, **state["timing"]}  # older checkpoints lack these
+        self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, "hooks_s": 0.0, **state["timing"]}  # older checkpoints lack these
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]
@@ -316,10 +323,10 @@ class ContinualLoop:
                 self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._task_callbacks(i, rng))
                 inside = None
             else:
-                self.module.begin_task(i, task)
+                self._timed_hook(self.module.begin_task, i, task)
                 self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._task_callbacks(i))
             self._to_training_device()
-            self.module.end_task(i, task)
+            self._timed_hook(self.module.end_task, i, task)
             self.R[i + 1] = self.evaluate()
             self._record(i + 1)
             self._save_task_end(i)

@@ -43,6 +43,14 @@ def test_every_strategy_trains_a_classifier(tmp_path, strategy, naive):
         assert R[2][0] > naive["R"][2][0] + 0.3 and R[2][1] > 0.6, (R, naive["R"])
 
 
+@pytest.mark.parametrize("strategy", ["replay", "ewc", "lwf", "agem", "derpp", "joint"])
+def test_strategies_that_read_batches_or_logits_train_task_incremental_heads(tmp_path, strategy):
+    """With one head per task every example must reach the model with its task's id, memory
+    samples and Fisher examples included (a missing id stops the model): each task is learned."""
+    R = run_digits(tmp_path, f"strategy={strategy}", "stream.setting=task")["R"]
+    assert R[1][0] > 0.85 and R[2][1] > 0.6, R
+
+
 def test_plain_fine_tuning_forgets_the_first_classes_in_the_class_incremental_setting(naive):
     R = naive["R"]
     assert R[1][0] > 0.9 and R[2][1] > 0.85  # each task learned
@@ -91,6 +99,7 @@ def test_cl_run_on_split_mnist1d_with_an_mlp_and_replay_end_to_end(tmp_path):
     assert out["tasks"] == [f"exp{k}" for k in range(5)] and len(R) == 6 and out["seed"] == 1
     assert out["metrics"]["learning_acc"] > 0.3  # classes learned (chance: 0.1) in 60 steps a task
     assert out["metrics"]["acc"] == pytest.approx(sum(R[-1]) / 5, abs=1e-5)
+    assert out["timing"]["train_steps"] == 300 and out["timing"]["hooks_s"] > 0  # replay fills its memory at task ends
     keys, config, _ = wandb_logged(tmp_path / "run")
     assert {"cl/acc", "cl/bwt", "eval/exp0/acc", "train/loss"} <= keys
     assert config["model"]["_target_"] == "cl.models.classifiers.mlp" and config["stream"]["setting"] == "class"

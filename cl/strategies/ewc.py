@@ -75,7 +75,7 @@ class EWC(QuadraticPenalty):
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
         examples = shard(examples, process_rank(), process_count())  # this process's share
         family = module.family
-        batches = (to_batch(family, [item], device) for item in family.encode(task, examples))
+        batches = (to_batch(family, [item], device) for item in family.encode(task, examples, index))
         return diagonal_fisher(model, batches, partial(self.nll, family), module.trainable_names)
 
     def state_dict(self):
