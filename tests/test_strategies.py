@@ -78,8 +78,8 @@ def test_fisher_matches_the_analytic_gradient_of_logistic_regression():
     torch.manual_seed(0)
     model = torch.nn.Linear(3, 4)
     xs, ys = torch.randn(6, 3), torch.tensor([0, 1, 2, 3, 1, 0])
-    batches = [(x, y) for x, y in zip(xs, ys)]
-    fisher = diagonal_fisher(model, batches, lambda m, b: torch.nn.functional.cross_entropy(m(b[0])[None], b[1][None]))
+    batches = [(xs[:4], ys[:4]), (xs[4:], ys[4:])]  # per-example gradients of several examples at once
+    fisher = diagonal_fisher(model, batches, lambda m, b: torch.nn.functional.cross_entropy(m(b[0]), b[1], reduction="none"))
     with torch.no_grad():
         err = torch.softmax(model(xs), -1) - torch.nn.functional.one_hot(ys, 4)  # dL/dlogits per example
         expected_w = (err[:, :, None] * xs[:, None, :]).pow(2).mean(0)
@@ -248,3 +248,28 @@ def test_joint_draws_batches_evenly_from_all_tasks_seen(tiny):
         tags += [p[:3] for p in module.tokenizer.batch_decode(mixed["input_ids"], skip_special_tokens=True)]
     share = {t: tags.count(t) / len(tags) for t in ("cpy", "shf", "rev")}
     assert len(tags) == 240 and all(abs(s - 1 / 3) < 0.08 for s in share.values())
+
+
+@pytest.mark.parametrize("kind", ["empirical", "sampled"])
+def test_fisher_from_padded_batches_equals_one_example_at_a_time(tiny, kind):
+    """Per-example gradients taken several at a time (one vectorized backward over a padded
+    batch) are those of one example at a time."""
+    from functools import partial
+
+    from cl.strategies.ewc import empirical_nll, sampled_nll
+
+    model, tok = tiny
+    family = LanguageFamily(Encoder(tok))
+    items = family.encode(make_task("copy", "copy", 12, 2), make_task("copy", "copy", 12, 2).train)
+    assert len({len(i.input_ids) for i in items}) > 1  # lengths differ: the batches are padded
+    nll = partial(empirical_nll if kind == "empirical" else sampled_nll, family)
+    torch.manual_seed(0)
+    one = diagonal_fisher(model, [family.collate([i]) for i in items], nll)
+    torch.manual_seed(0)
+    four = diagonal_fisher(model, [family.collate(items[k : k + 4]) for k in range(0, 12, 4)], nll)
+    total = sum(float(f.sum()) for f in one.values())
+    assert total > 0
+    if kind == "empirical":
+        assert all(torch.allclose(one[n], four[n], rtol=1e-4, atol=1e-9) for n in one)
+    else:  # the targets are drawn, batch by batch or row by row: the same in expectation only
+        assert 0.2 < sum(float(f.sum()) for f in four.values()) / total < 5

@@ -22,6 +22,9 @@ class Item:
 
 class ClassifierFamily:
     name = "classifier"
+    # examples per vectorized per-example backward (EWC's Fisher); its cost grows with the square:
+    # for 800 examples on the 256x256 MLP, 1: 0.64 s, 8: 0.13 s, 64: 0.35 s (1 thread)
+    gradient_batch = 8
     truncated: dict[str, int] = {}  # nothing to truncate
 
     @staticmethod

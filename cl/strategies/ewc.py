@@ -21,36 +21,57 @@ from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
 FISHER_KINDS = ("empirical", "sampled")
 
 
-def diagonal_fisher(model: torch.nn.Module, batches: Iterable, loss_fn: Callable, names: list[str] | None = None) -> Tensors:
-    """Mean over batches of the squared gradient of `loss_fn(model, batch)` (one example each),
-    for the parameters `names` (default: all). With several processes each passes its share of
-    the batches and the mean is over all of them."""
+def diagonal_fisher(model: torch.nn.Module, batches: Iterable, example_losses: Callable,
+                    names: list[str] | None = None) -> Tensors:  # fmt: skip
+    """Mean over examples of the squared gradient of each example's loss, for the parameters
+    `names` (default: all; frozen ones stay 0). `example_losses(model, batch)` gives one loss per
+    example of the batch; a batch's per-example gradients come from one vectorized backward pass
+    (its memory grows with the square of the batch). With several processes each passes its
+    share of the examples and the mean is over all of them."""
     params = dict(model.named_parameters())
-    fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}  # frozen ones stay 0
+    fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}
+    wanted = [n for n in fisher if params[n].requires_grad]
     count = 0
     for batch in batches:
-        model.zero_grad(set_to_none=True)
-        loss_fn(model, batch).backward()
-        for n in fisher:
-            if params[n].grad is not None:
-                fisher[n] += params[n].grad.detach() ** 2
-        count += 1
-    model.zero_grad(set_to_none=True)
+        losses = example_losses(model, batch)
+        grads = _example_gradients(losses, [params[n] for n in wanted])
+        for n, g in zip(wanted, grads):
+            if g is not None:
+                fisher[n] += g.pow(2).sum(0)
+        count += len(losses)
     count = sum_over_processes(count, next(iter(params.values())).device)
     return {n: f / max(count, 1) for n, f in sum_tensors_over_processes(fisher).items()}
 
 
+def _example_gradients(losses: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
+    """Each loss's gradient, stacked on a first axis: one vectorized backward pass (a plain one
+    for a single loss, about 25% faster than its vectorized form)."""
+    if len(losses) == 1:
+        return tuple(None if g is None else g[None] for g in torch.autograd.grad(losses[0], params, allow_unused=True))
+    eye = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)
+    return torch.autograd.grad(losses, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True)
+
+
+def per_example_mean(values: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
+    """The mean of each example's `values` (rows owned by examples 0..n-1)."""
+    sums = torch.zeros(n, dtype=values.dtype, device=values.device).index_add(0, owner, values)
+    return sums / torch.bincount(owner, minlength=n).clamp_min(1)
+
+
 def empirical_nll(family, model, batch) -> torch.Tensor:
-    """Negative log-likelihood of the dataset's targets."""
-    return family.loss(family.forward(model, batch), batch)
+    """Per example: negative log-likelihood of the dataset's targets (mean over its rows)."""
+    rows, targets, owner = family.rows(family.forward(model, batch), batch)
+    return per_example_mean(F.cross_entropy(rows.float(), targets, reduction="none"), owner, family.size(batch))
 
 
 def sampled_nll(family, model, batch) -> torch.Tensor:
-    """Negative log-likelihood of targets drawn from the model's own predictive distribution."""
-    rows = family.rows(family.forward(model, batch), batch)[0].float()
+    """Per example: negative log-likelihood of targets drawn from the model's own predictive
+    distribution (mean over its rows)."""
+    rows, _, owner = family.rows(family.forward(model, batch), batch)
+    rows = rows.float()
     with torch.no_grad():
         drawn = torch.distributions.Categorical(logits=rows).sample()
-    return F.cross_entropy(rows, drawn)
+    return per_example_mean(F.cross_entropy(rows, drawn, reduction="none"), owner, family.size(batch))
 
 
 class EWC(QuadraticPenalty):
@@ -62,9 +83,15 @@ class EWC(QuadraticPenalty):
         online: bool = False,
         gamma: float = 1.0,
         seed: int = 0,
+        fisher_batch: int | None = None,
     ) -> None:
+        """`fisher_batch`: examples per vectorized backward pass of the Fisher (None: the model
+        family's `gradient_batch`: 1 for language models, whose memory it would multiply)."""
         if fisher not in FISHER_KINDS:
             raise ValueError(f"unknown Fisher '{fisher}'; choose one of {', '.join(FISHER_KINDS)}")
+        if fisher_batch is not None and fisher_batch < 1:
+            raise ValueError(f"fisher_batch must be >= 1 example or null (the model family's), got {fisher_batch}")
+        self.fisher_batch = fisher_batch
         super().__init__(non_negative("lambda_", lambda_) / 2, online=online, decay=non_negative("gamma", gamma))
         self.fisher_samples, self.nll = fisher_samples, empirical_nll if fisher == "empirical" else sampled_nll
         self.rng = random.Random(seed)
@@ -75,7 +102,8 @@ class EWC(QuadraticPenalty):
         examples = self.rng.sample(task.train, min(self.fisher_samples, len(task.train)))
         examples = shard(examples, process_rank(), process_count())  # this process's share
         family = module.family
-        batches = (to_batch(family, [item], device) for item in family.encode(task, examples, index))
+        items, size = family.encode(task, examples, index), self.fisher_batch or family.gradient_batch
+        batches = (to_batch(family, items[i : i + size], device) for i in range(0, len(items), size))
         return diagonal_fisher(model, batches, partial(self.nll, family), module.trainable_names)
 
     def state_dict(self):
