@@ -239,7 +239,7 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, logger
     from cl.checkpoint import CheckpointFolder
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.harness import Harness
-    from cl.families import build_model
+    from cl.families.build import build_model
     from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
     from cl.module import ContinualModule
     from cl.streams.task import Stream

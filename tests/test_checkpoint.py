@@ -147,7 +147,8 @@ def test_folder_keeps_the_newest_and_never_shows_a_partial_file(tmp_path):
 
 
 # -- whole runs killed with SIGKILL ------------------------------------------------------------
-RUN = ["train.steps_per_task=40", "checkpoint.every_n_steps=10", "trainer.enable_progress_bar=false", "eval.batch_size=64"]
+RUN = ["train.steps_per_task=40", "checkpoint.every_n_steps=10", "trainer.enable_progress_bar=false", "eval.batch_size=64",
+       "stream.order=[reverse,sort,shift]"]  # a task after the one killed in, and no more
 KILLS = {
     # inside task 1, for every strategy with state at once
     "strategies": (["strategy=[replay,ewc,si,lwf,derpp,hft]", "logger=none", "eval.every_n_steps=10", "eval.subset=20"],

@@ -13,15 +13,17 @@ from cl.models.classifiers import MASKED, cnn, mlp
 STRATEGIES = ["naive", "replay", "ewc", "online_ewc", "l2", "si", "lwf", "agem", "derpp", "joint"]
 
 
-def run_digits(folder, *overrides) -> dict:
+def run_digits(folder, *overrides, resuming=False) -> dict:
     """A whole run (config checks, tasks, loop, results.json) of split digits in 2 experiences of 5
-    classes with the MLP, in this process; its results."""
+    classes with the MLP, in this process (`resuming`: from the newest checkpoint in `folder`);
+    its results."""
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["stream=split_digits", "stream.benchmark.n_experiences=2", "model=mlp",
                                             "logger=none", "checkpoint.enabled=false", "trainer.enable_progress_bar=false",
                                             "train.steps_per_task=100", *overrides])  # fmt: skip
     check_config(cfg, [])
-    run(cfg, folder, build_tasks(cfg))
+    folder.mkdir(parents=True, exist_ok=True)
+    run(cfg, folder, build_tasks(cfg), resuming=resuming)
     return json.loads((folder / "results.json").read_text())
 
 
@@ -129,3 +131,25 @@ def test_a_bad_benchmark_stream_is_reported_when_its_tasks_are_built(override, m
 def test_an_experience_order_trains_those_experiences_in_that_order(tmp_path):
     R_order = run_digits(tmp_path, "stream.order=[exp1,exp0]")
     assert R_order["tasks"] == ["exp1", "exp0"] and len(R_order["R"]) == 3
+
+
+def test_a_classifier_run_resumed_from_a_checkpoint_inside_a_task_ends_as_the_uninterrupted_one(tmp_path):
+    """Strategies' memories of classifier items, EWC's Fisher and LwF's teacher go into the
+    checkpoint and come back: the run resumed inside task 1 gives the same R and weights."""
+    import shutil
+
+    from cl.checkpoint import CheckpointFolder
+
+    keep = ["checkpoint.enabled=true", "checkpoint.every_n_steps=25", "checkpoint.keep=100",
+            "strategy=[replay,ewc,lwf,derpp]", "stream.setting=task"]  # fmt: skip
+    ref = run_digits(tmp_path / "ref", *keep)
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    for name in ("task000-end.ckpt", "task001-step0000050.ckpt"):
+        shutil.copy(tmp_path / "ref" / "checkpoints" / name, resumed / "checkpoints" / name)
+    out = run_digits(resumed, *keep, resuming=True)
+    assert out["resumed"] == [{"checkpoint": "task001-step0000050.ckpt", "task": 1, "batches_done": 50}]
+    assert out["R"] == ref["R"] and out["timing"]["train_steps"] == ref["timing"]["train_steps"]
+    a, b = (torch.load(CheckpointFolder(f / "checkpoints").latest(), weights_only=False)["state_dict"]
+            for f in (tmp_path / "ref", resumed))  # fmt: skip
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

@@ -9,7 +9,7 @@ import torch
 
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer
-from cl.families import to_batch
+from cl.families.base import to_batch
 
 
 def project(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:

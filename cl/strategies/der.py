@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from cl.distributed import gather_objects
-from cl.families import batch_device, to_batch
+from cl.families.base import batch_device, to_batch
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer
 

@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from cl.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
-from cl.families import to_batch
+from cl.families.base import to_batch
 from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
 
 FISHER_KINDS = ("empirical", "sampled")

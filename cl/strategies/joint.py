@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 
-from cl.families import batch_device, to_batch
+from cl.families.base import batch_device, to_batch
 from cl.strategies.base import Strategy
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import torch
 
-from cl.families import batch_device, to_batch
+from cl.families.base import batch_device, to_batch
 
 
 class ExampleBuffer:
