@@ -55,11 +55,12 @@ Where the pairs differ, and the cl settings that make them as close as the two a
 - lwf (alpha 1, temperature 2, Avalanche's defaults): Avalanche's penalty is alpha *
   KL(teacher_T || student_T) over the units of the classes seen in earlier experiences only (a
   softmax over those), without the T^2 factor; cl's is alpha * T^2 * KL over every output unit.
-  cl runs with alpha = 1 / T^2 = 0.25, the same weight on the KL. The units distilled still
-  differ, and in a class-incremental stream this matters: cl's teacher also gives low logits
-  to the current experience's classes and cl's penalty keeps them there, which Avalanche's
-  (blind to those units) does not. Both teachers are the model at the end of the previous
-  experience.
+  cl runs with alpha = 1 / T^2 = 0.25, the same weight on the KL. Row `lwf`: cl's default
+  units=all, which differs in a class-incremental stream: cl's teacher also gives low logits to
+  the current experience's classes and cl's penalty keeps them there, which Avalanche's (blind
+  to those units) does not. Row `lwf_seen`: cl with units=seen, the units of the classes of
+  earlier tasks only, Avalanche's algorithm (the same Avalanche runs as `lwf`). Both teachers
+  are the model at the end of the previous experience.
 - agem (patterns_per_exp 40, sample_size 32): Avalanche keeps 40 random examples of every
   experience (a memory that grows to 200) and draws its reference batch balanced over
   experiences (32 // experiences from each); cl keeps strategy.agem.size = 40 * 5 = 200 with
@@ -89,7 +90,7 @@ from pathlib import Path
 
 import numpy as np
 
-STRATEGIES = ("naive", "replay", "ewc", "lwf", "agem")
+STRATEGIES = ("naive", "replay", "ewc", "lwf", "lwf_seen", "agem")
 
 
 @dataclass
@@ -141,7 +142,7 @@ def avalanche_strategy(name: str, s: Settings, model):
         return Replay(mem_size=s.mem_size, **common)
     if name == "ewc":
         return EWC(ewc_lambda=s.ewc_lambda, mode="separate", **common)
-    if name == "lwf":
+    if name in ("lwf", "lwf_seen"):
         return LwF(alpha=s.lwf_alpha, temperature=s.lwf_temperature, **common)
     if name == "agem":
         return AGEM(patterns_per_exp=s.agem_patterns_per_exp, sample_size=s.agem_sample_size, **common)
@@ -210,9 +211,9 @@ def cl_overrides(name: str, s: Settings) -> list[str]:
     if name == "ewc":
         return ["strategy=ewc", f"strategy.ewc.lambda_={cl_ewc_lambda(s)}", "strategy.ewc.fisher=empirical",
                 "strategy.ewc.fisher_samples=100000", "strategy.ewc.online=false"]  # fmt: skip
-    if name == "lwf":
+    if name in ("lwf", "lwf_seen"):
         return ["strategy=lwf", f"strategy.lwf.alpha={s.lwf_alpha / s.lwf_temperature**2}",
-                f"strategy.lwf.temperature={s.lwf_temperature}"]  # fmt: skip
+                f"strategy.lwf.temperature={s.lwf_temperature}", f"strategy.lwf.units={name[4:] or 'all'}"]  # fmt: skip
     if name == "agem":
         return ["strategy=agem", f"strategy.agem.size={s.agem_patterns_per_exp * s.n_experiences}",
                 "strategy.agem.policy=balanced", f"strategy.agem.sample_size={s.agem_sample_size}"]  # fmt: skip

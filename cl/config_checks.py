@@ -236,6 +236,9 @@ def check_parts(cfg: DictConfig) -> None:
                 raise ConfigError(f"{key} works on language models only; with a classifier choose objective=sft and "
                                   "strategies among naive, replay, ewc, online_ewc, l2, si, lwf, agem, derpp, joint")  # fmt: skip
     for key, part in built.items():
+        if not is_classification(cfg) and getattr(part, "classifier_only", False):
+            raise ConfigError(f"{key} as configured works on classifiers only (a classification stream, "
+                              "stream=split_mnist1d, ...): drop that option for a language model")  # fmt: skip
         if adapter.name != "none" and getattr(part, "needs_full_model", False):
             raise ConfigError(f"{key} freezes or resets the model's own weights, which adapter={adapter.name} keeps "
                               "frozen: use it with adapter=none, or drop it")  # fmt: skip

@@ -70,6 +70,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
         (["stream=split_mnist1d", "model=mlp", "stream.setting=domain"], "stream.setting 'domain' is not valid; choose class"),
         (["stream=split_mnist1d", "model=mlp", "adapter=lora"], "adapter=lora adapts a language model; a classifier trains with adapter=none"),
         (["stream=split_mnist1d", "model=mlp", "eval.mode=generate"], "eval.mode=generate is for language models; classifiers are scored by accuracy"),
+        (["strategy=lwf", "strategy.lwf.units=seen"], "strategy.lwf as configured works on classifiers only"),
+        (["strategy=lwf", "strategy.lwf.units=some"], "strategy.lwf: unknown LwF units 'some'; choose all (every output unit) or seen"),
         (["stream=split_mnist1d", "model=mlp", "stream.order=[exp0,exp0]"], "stream.order of a benchmark stream is null (every experience in turn) or a list of distinct"),
     ],
 )

@@ -153,3 +153,35 @@ def test_a_classifier_run_resumed_from_a_checkpoint_inside_a_task_ends_as_the_un
     a, b = (torch.load(CheckpointFolder(f / "checkpoints").latest(), weights_only=False)["state_dict"]
             for f in (tmp_path / "ref", resumed))  # fmt: skip
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_lwf_on_seen_units_distills_only_the_classes_of_earlier_tasks():
+    """units=seen (Avalanche's LwF): the logits of classes no earlier task held do not enter the
+    penalty; with units=all (the default) they do."""
+    from types import SimpleNamespace
+
+    from cl.families.classifier import ClassifierFamily
+    from cl.strategies import LwF
+    from cl.streams.classes import ClassTask
+
+    model = mlp((40,), 10, hidden=[16], seed=0)
+    names = [n for n, _ in model.named_parameters()]
+    tasks = {0: ClassTask("exp0", [], [], [3, 7]), 1: ClassTask("exp1", [], [], [0, 1])}
+    module = SimpleNamespace(model=model, family=ClassifierFamily(), seen_tasks=tasks, task_index=1,
+                             trainable_names=names, logits=lambda b: ClassifierFamily.forward(model, b))  # fmt: skip
+    batch = ClassifierFamily.collate(ClassifierFamily.encode(tasks[1], [(torch.randn(40), 0) for _ in range(6)], 1))
+    penalties = {}
+    for units in ("seen", "all"):
+        lwf = LwF(alpha=1.0, units=units)
+        lwf.before_task(module, 1, tasks[1])
+        with torch.no_grad():
+            model.heads[0].weight[[0, 1, 5]] += 1.0  # the classes of the current task and one never seen
+        penalties[units] = float(lwf.penalty(module, batch))
+        with torch.no_grad():
+            model.heads[0].weight[3] += 1.0  # a class of the earlier task
+        penalties[units + " after"] = float(lwf.penalty(module, batch))
+        with torch.no_grad():
+            model.heads[0].weight[[0, 1, 5]] -= 1.0
+            model.heads[0].weight[3] -= 1.0
+    assert abs(penalties["seen"]) < 1e-7 and penalties["seen after"] > 1e-3
+    assert penalties["all"] > 1e-3

@@ -43,6 +43,7 @@ class Strategy:
     needs_full_model = False  # True: it freezes or resets base weights, meaningless with an adapter
     needs_adapter = False  # True: it works on the adapter's structure (O-LoRA), needs adapter=lora
     language_only = False  # True: it reads a language model's structure (blocks, adapters), not for classifiers
+    classifier_only = False  # True: it reads the classes of tasks (LwF units=seen), not for language models
 
     def before_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called before the optimizer for task `index` is built (freeze, anchor, reset...)."""

@@ -21,10 +21,23 @@ def distillation(student: torch.Tensor, teacher: torch.Tensor, temperature: floa
     return F.kl_div(s, t, log_target=True, reduction="batchmean") * temperature**2
 
 
+UNITS = ("all", "seen")
+
+
 class LwF(Strategy):
-    def __init__(self, alpha: float = 1.0, temperature: float = 2.0) -> None:
-        self.alpha, self.temperature = alpha, temperature
+    """`units`: `all` distills every output unit (the only choice for a language model); `seen`,
+    for classifiers, only the units of the classes of earlier tasks (as Avalanche's LwF)."""
+
+    def __init__(self, alpha: float = 1.0, temperature: float = 2.0, units: str = "all") -> None:
+        if units not in UNITS:
+            raise ValueError(f"unknown LwF units '{units}'; choose all (every output unit) or seen (the classes of "
+                             "earlier tasks: classifiers only)")  # fmt: skip
+        self.alpha, self.temperature, self.units = alpha, temperature, units
         self.teacher = FrozenCopy()  # the model at the start of the current task (none for the first)
+
+    @property
+    def classifier_only(self) -> bool:
+        return self.units == "seen"
 
     def before_task(self, module, index, task):
         if index > 0:
@@ -38,6 +51,9 @@ class LwF(Strategy):
         with torch.no_grad():
             teacher = family.rows(family.forward(teacher_model, batch), batch)[0]
         student = family.rows(module.logits(batch), batch)[0]
+        if self.units == "seen":
+            seen = sorted({c for i, t in module.seen_tasks.items() if i != module.task_index for c in t.classes})
+            student, teacher = student[:, seen], teacher[:, seen]
         return self.alpha * distillation(student, teacher, self.temperature)
 
     def state_dict(self):
