@@ -34,6 +34,7 @@ class LwF(Strategy):
                              "earlier tasks: classifiers only)")  # fmt: skip
         self.alpha, self.temperature, self.units = alpha, temperature, units
         self.teacher = FrozenCopy()  # the model at the start of the current task (none for the first)
+        self._seen: tuple[int, torch.Tensor] | None = None  # (task, the earlier tasks' classes), for units=seen
 
     @property
     def classifier_only(self) -> bool:
@@ -52,9 +53,16 @@ class LwF(Strategy):
             teacher = family.rows(family.forward(teacher_model, batch), batch)[0]
         student = family.rows(module.logits(batch), batch)[0]
         if self.units == "seen":
-            seen = sorted({c for i, t in module.seen_tasks.items() if i != module.task_index for c in t.classes})
+            seen = self._seen_classes(module, student.device)
             student, teacher = student[:, seen], teacher[:, seen]
         return self.alpha * distillation(student, teacher, self.temperature)
+
+    def _seen_classes(self, module, device) -> torch.Tensor:
+        """The classes of the tasks before the current one (worked out once per task)."""
+        if self._seen is None or self._seen[0] != module.task_index or self._seen[1].device != device:
+            classes = sorted({c for i, t in module.seen_tasks.items() if i != module.task_index for c in t.classes})
+            self._seen = (module.task_index, torch.tensor(classes, device=device))
+        return self._seen[1]
 
     def state_dict(self):
         return {"teacher": self.teacher.state_dict()}
