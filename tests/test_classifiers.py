@@ -185,3 +185,31 @@ def test_lwf_on_seen_units_distills_only_the_classes_of_earlier_tasks():
             model.heads[0].weight[3] -= 1.0
     assert abs(penalties["seen"]) < 1e-7 and penalties["seen after"] > 1e-3
     assert penalties["all"] > 1e-3
+
+
+@pytest.mark.parametrize("build", ["mlp", "mlp_task_heads", "cnn"])
+def test_fisher_sums_from_layer_inputs_equal_one_example_at_a_time(build):
+    """Linear layers' squared gradients summed from their inputs and output gradients (and the
+    CNN's convolutions by the vectorized backward) equal the loop over single examples."""
+    from functools import partial
+
+    from cl.families.classifier import ClassifierFamily
+    from cl.strategies.ewc import diagonal_fisher, empirical_nll
+    from cl.streams.classes import ClassTask
+
+    torch.manual_seed(0)
+    heads = [[0, 1, 2], [3, 4]] if build == "mlp_task_heads" else None
+    model = (cnn((1, 8, 8), 5, heads, channels=[4], hidden=8) if build == "cnn" else mlp((1, 8, 8), 5, heads, hidden=[16, 8]))
+    family, nll = ClassifierFamily(), partial(empirical_nll, ClassifierFamily())
+    items = [*family.encode(ClassTask("a", [], [], [0, 1, 2]), [(torch.randn(1, 8, 8), c % 3) for c in range(10)], 0),
+             *family.encode(ClassTask("b", [], [], [3, 4]), [(torch.randn(1, 8, 8), 3 + c % 2) for c in range(6)], 1)]  # fmt: skip
+    together = diagonal_fisher(model, [family.collate(items)], nll)
+    alone = {n: torch.zeros_like(p) for n, p in model.named_parameters()}
+    for item in items:
+        model.zero_grad()
+        batch = family.collate([item])
+        family.loss(family.forward(model, batch), batch).backward()
+        for n, p in model.named_parameters():
+            alone[n] += p.grad**2 / len(items)
+    assert all(torch.allclose(together[n], alone[n], rtol=1e-4, atol=1e-10) for n in alone)
+    assert sum(float(f.sum()) for f in together.values()) > 0

@@ -19,7 +19,7 @@ from cl.streams.encoding import to_device
 
 class Family(Protocol):
     name: str
-    gradient_batch: int  # examples whose per-example gradients one vectorized backward pass takes
+    gradient_batch: int  # examples per batch of EWC's Fisher (cl.strategies.squared_gradients)
 
     def encode(self, task, examples: list, index: int = -1) -> list[Any]:
         """The task's examples as items tagged with the task's stream index."""

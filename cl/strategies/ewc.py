@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from cl.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
 from cl.families.base import to_batch
 from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
+from cl.strategies.squared_gradients import squared_gradient_sums
 
 FISHER_KINDS = ("empirical", "sampled")
 
@@ -25,31 +26,19 @@ def diagonal_fisher(model: torch.nn.Module, batches: Iterable, example_losses: C
                     names: list[str] | None = None) -> Tensors:  # fmt: skip
     """Mean over examples of the squared gradient of each example's loss, for the parameters
     `names` (default: all; frozen ones stay 0). `example_losses(model, batch)` gives one loss per
-    example of the batch; a batch's per-example gradients come from one vectorized backward pass
-    (its memory grows with the square of the batch). With several processes each passes its
-    share of the examples and the mean is over all of them."""
+    example of the batch (cl.strategies.squared_gradients: how the squares are summed). With
+    several processes each passes its share of the examples and the mean is over all of them."""
     params = dict(model.named_parameters())
     fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}
     wanted = [n for n in fisher if params[n].requires_grad]
     count = 0
     for batch in batches:
-        losses = example_losses(model, batch)
-        grads = _example_gradients(losses, [params[n] for n in wanted])
-        for n, g in zip(wanted, grads):
-            if g is not None:
-                fisher[n] += g.pow(2).sum(0)
-        count += len(losses)
+        sums, examples = squared_gradient_sums(model, wanted, batch, example_losses)
+        for n, s in sums.items():
+            fisher[n] += s
+        count += examples
     count = sum_over_processes(count, next(iter(params.values())).device)
     return {n: f / max(count, 1) for n, f in sum_tensors_over_processes(fisher).items()}
-
-
-def _example_gradients(losses: torch.Tensor, params: list[torch.Tensor]) -> tuple[torch.Tensor | None, ...]:
-    """Each loss's gradient, stacked on a first axis: one vectorized backward pass (a plain one
-    for a single loss, about 25% faster than its vectorized form)."""
-    if len(losses) == 1:
-        return tuple(None if g is None else g[None] for g in torch.autograd.grad(losses[0], params, allow_unused=True))
-    eye = torch.eye(len(losses), dtype=losses.dtype, device=losses.device)
-    return torch.autograd.grad(losses, params, grad_outputs=eye, is_grads_batched=True, allow_unused=True)
 
 
 def per_example_mean(values: torch.Tensor, owner: torch.Tensor, n: int) -> torch.Tensor:
@@ -85,8 +74,9 @@ class EWC(QuadraticPenalty):
         seed: int = 0,
         fisher_batch: int | None = None,
     ) -> None:
-        """`fisher_batch`: examples per vectorized backward pass of the Fisher (None: the model
-        family's `gradient_batch`: 1 for language models, whose memory it would multiply)."""
+        """`fisher_batch`: examples per batch of the Fisher (None: the model family's
+        `gradient_batch`: 1 for language models, whose memory a vectorized backward multiplies,
+        64 for classifiers)."""
         if fisher not in FISHER_KINDS:
             raise ValueError(f"unknown Fisher '{fisher}'; choose one of {', '.join(FISHER_KINDS)}")
         if fisher_batch is not None and fisher_batch < 1:
