@@ -85,6 +85,7 @@ import sys
 import tempfile
 import time
 import warnings
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -160,10 +161,17 @@ def accuracy_row(results: dict, n: int) -> list[float]:
     return row
 
 
-def run_avalanche(name: str, seed: int, s: Settings, threads: int) -> dict:
-    with warnings.catch_warnings():  # Avalanche's deprecation notices (it re-enables them each call)
+@contextmanager
+def quiet_avalanche():
+    """Silence Avalanche's deprecation notices (its decorator re-enables them at every call)."""
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         warnings.showwarning = lambda *args, **kwargs: None
+        yield
+
+
+def run_avalanche(name: str, seed: int, s: Settings, threads: int) -> dict:
+    with quiet_avalanche():
         return _run_avalanche(name, seed, s, threads)
 
 
@@ -292,9 +300,7 @@ def measure_fisher(s: Settings, seeds: list[int], threads: int) -> None:
     torch.set_num_threads(threads)
     ratios = []
     for seed in seeds:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            warnings.showwarning = lambda *args, **kwargs: None
+        with quiet_avalanche():
             torch.manual_seed(seed)
             bench = split_mnist1d(n_experiences=s.n_experiences, seed=seed)
             model = mlp(input_shape=(40,), n_classes=10, hidden=s.hidden, dropout=s.dropout, seed=seed)

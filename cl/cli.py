@@ -42,7 +42,7 @@ def _task_group() -> list[str]:
 def _complete_stream(cfg: DictConfig) -> None:
     """Load tasks named in stream.order/held_out but not in stream.tasks from the task group (a
     benchmark stream's tasks come from its benchmark)."""
-    if is_classification(cfg):
+    if is_classification(cfg.stream):
         return
     wanted = list(cfg.stream.order) + list(cfg.stream.held_out or [])
     with open_dict(cfg):
@@ -192,7 +192,7 @@ def build_tasks(cfg: DictConfig) -> dict:
     here: a TaskDataError stops the run before the slow imports and before anything is written)."""
     from hydra.errors import InstantiationException
 
-    if is_classification(cfg):
+    if is_classification(cfg.stream):
         return _benchmark_tasks(cfg)
     tasks = {}
     for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]:

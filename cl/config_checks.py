@@ -20,15 +20,15 @@ def _choices(names) -> str:
 SETTINGS = ("class", "task")  # of a classification stream: class- or task-incremental
 
 
-def is_classification(cfg: DictConfig) -> bool:
-    """Whether the stream is a classification benchmark (cl.streams.benchmarks), trained by a classifier."""
-    return "benchmark" in cfg.stream
+def is_classification(stream: DictConfig) -> bool:
+    """Whether the stream config is a classification benchmark (cl.streams.benchmarks), trained by a classifier."""
+    return "benchmark" in stream
 
 
 def check_stream(stream: DictConfig, task_group: list[str]) -> None:
     """`order` must be a non-empty list of known, distinct task names (of a benchmark stream:
     null, all its experiences, or distinct names, checked against the benchmark once built)."""
-    if "benchmark" in stream:
+    if is_classification(stream):
         check_benchmark_stream(stream)
         return
     order, known = list(stream.order or []), set(stream.tasks or {}) | set(task_group)
@@ -61,7 +61,7 @@ def check_family(cfg: DictConfig) -> None:
     language model."""
     classifier = bool(cfg.model.get("_partial_", False))
     target = cfg.model.get("_target_")
-    if not is_classification(cfg):
+    if not is_classification(cfg.stream):
         if classifier:
             raise ConfigError(f"model {target} is a classifier: it trains on a classification stream (stream="
                               "split_mnist1d, permuted_mnist1d, split_digits, permuted_digits); for this stream choose a "
@@ -228,7 +228,7 @@ def check_parts(cfg: DictConfig) -> None:
             cause = err.__cause__ if isinstance(err.__cause__, (ValueError, TypeError)) else err
             raise ConfigError(f"{key}: {cause}") from None
     adapter = built["adapter"]
-    if is_classification(cfg):
+    if is_classification(cfg.stream):
         if adapter.name != "none":
             raise ConfigError(f"adapter={adapter.name} adapts a language model; a classifier trains with adapter=none")
         for key, part in built.items():
@@ -236,7 +236,7 @@ def check_parts(cfg: DictConfig) -> None:
                 raise ConfigError(f"{key} works on language models only; with a classifier choose objective=sft and "
                                   "strategies among naive, replay, ewc, online_ewc, l2, si, lwf, agem, derpp, joint")  # fmt: skip
     for key, part in built.items():
-        if not is_classification(cfg) and getattr(part, "classifier_only", False):
+        if not is_classification(cfg.stream) and getattr(part, "classifier_only", False):
             raise ConfigError(f"{key} as configured works on classifiers only (a classification stream, "
                               "stream=split_mnist1d, ...): drop that option for a language model")  # fmt: skip
         if adapter.name != "none" and getattr(part, "needs_full_model", False):

@@ -18,7 +18,6 @@ from cl.streams.encoding import to_device
 
 
 class Family(Protocol):
-    name: str
     gradient_batch: int  # examples per batch of EWC's Fisher (cl.strategies.squared_gradients)
 
     def encode(self, task, examples: list, index: int = -1) -> list[Any]:

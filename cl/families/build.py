@@ -4,14 +4,15 @@ from __future__ import annotations
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 
-from cl.streams.classes import ClassTask, stream_classes
+from cl.config_checks import is_classification
+from cl.streams.classes import stream_classes
 from cl.streams.task import Stream
 
 
 def build_model(cfg: DictConfig, stream: Stream) -> tuple:
     """(model, tokenizer, family) for the stream: a classifier built for the stream's inputs and
-    classes (tokenizer None) when its tasks are ClassTasks, else the language model of cfg.model."""
-    if isinstance(stream.tasks[0], ClassTask):
+    classes (tokenizer None) for a classification stream, else the language model of cfg.model."""
+    if is_classification(cfg.stream):
         from cl.families.classifier import ClassifierFamily
 
         heads = [t.classes for t in stream.tasks] if cfg.stream.setting == "task" else None

@@ -21,7 +21,6 @@ class Item:
 
 
 class ClassifierFamily:
-    name = "classifier"
     # examples per batch of EWC's Fisher (cl.strategies.squared_gradients: linear layers in one
     # matrix product, other layers by a vectorized backward whose memory grows with its square);
     # 800 examples on the 256x256 MLP, 1 thread: 0.37 s at 1, 0.057 s at 8, 0.012 s at 64

@@ -15,7 +15,6 @@ def answer_positions(labels: torch.Tensor) -> torch.Tensor:
 
 
 class LanguageFamily:
-    name = "language"
     gradient_batch = 1  # examples per batch of EWC's Fisher: a vectorized backward's memory grows with its square
 
     def __init__(self, encoder: Encoder) -> None:
