@@ -68,18 +68,17 @@ def test_ddp_run_trains_the_budget_and_its_matrix_is_the_one_process_evaluation(
     assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"], subset=45), abs=1e-9)
 
 
-@pytest.mark.parametrize("setup", [["strategy=[replay,ewc,hft,agem,derpp,lwf,si]"],
-                                   ["objective=rft", "base=mixture", "base.steps=100"]],
-                         ids=["strategies", "rft"])  # fmt: skip
-def test_strategies_and_rft_stay_in_step_across_processes(tmp_path, setup):
+def test_rft_with_every_strategy_stays_in_step_across_processes(tmp_path):
     """Every process ends each task with the same weights (checked by cl at every task end) and
-    the run trains its budget with one set of outputs."""
-    proc = cl_run(tmp_path, *DDP, *setup, "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=3e-3", "logger=none",
+    the run trains its budget with one set of outputs. Under RFT each process samples its own
+    completions, also for A-GEM's reference gradient (averaged over processes: with HFT's
+    frozen half, per-process references made the weights drift apart)."""
+    proc = cl_run(tmp_path, *DDP, "objective=rft", "base=mixture", "base.steps=100", "strategy=[replay,ewc,hft,agem,derpp,lwf,si]",
+                  "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=3e-3", "logger=none",
                   "stream.order=[copy,shift]", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
-    base = 100 if "base=mixture" in setup else 0
-    assert out["timing"]["train_steps"] == base + 2 * 30 and out["status"]["state"] == "finished"
+    assert out["timing"]["train_steps"] == 100 + 2 * 30 and out["status"]["state"] == "finished"
     assert len(list(tmp_path.rglob("results.json"))) == 1
     assert len(out["R"]) == 3 and max(out["R"][-1]) > 0
     assert out["R"][-1] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"]), abs=1e-9)
@@ -161,6 +160,51 @@ def test_fisher_over_process_shares_equals_the_one_process_fisher(tmp_path):
     alone, shared = diagonal_fisher(model, batches, nll), torch.load(tmp_path / "fisher.pt")
     assert alone.keys() == shared.keys() and all(torch.allclose(alone[k], shared[k], rtol=1e-5, atol=1e-12) for k in alone)
     assert sum(float(f.sum()) for f in alone.values()) > 0  # 9 examples over 2 processes: shares of 5 and 4
+
+
+def _agem_reference_on_a_share(rank: int, world: int, folder: str) -> None:
+    _join_group(rank, world, folder)
+    torch.save(_agem_reference(), f"{folder}/g_ref{rank}.pt")
+    _leave_group()
+
+
+def _agem_reference() -> tuple[torch.Tensor, list[int]]:
+    """A-GEM's reference gradient on a sample of 9 of the 12 examples in its memory (a classifier:
+    its loss is a plain mean over examples, so the shares' weighted average is the whole mean),
+    and the sizes of the batches this process scored for it."""
+    from types import SimpleNamespace
+
+    from cl.families.classifier import ClassifierFamily
+    from cl.models.classifiers import mlp
+    from cl.objectives import SFT
+    from cl.strategies import AGEM
+    from cl.streams.classes import ClassTask
+
+    gen = torch.Generator().manual_seed(0)
+    task = ClassTask("exp0", [(torch.randn(6, generator=gen), c % 3) for c in range(12)], [], [0, 1, 2])
+    scored = []
+
+    class Recording(SFT):
+        def reference_loss(self, module, batch):
+            scored.append(len(batch["y"]))
+            return super().reference_loss(module, batch)
+
+    module = SimpleNamespace(model=mlp([6], 3, hidden=[8], seed=0), family=ClassifierFamily(), objective=Recording())
+    agem = AGEM(size=12, sample_size=9)
+    agem.after_task(module, 0, task)
+    return agem.reference_gradient(module, list(module.model.parameters())), scored
+
+
+def test_agem_reference_gradient_over_process_shares_equals_the_one_process_one(tmp_path):
+    """Each process scores its share of the same memory sample (5 and 4 of 9 examples) and every
+    process ends with the gradient of the whole sample: under RFT, whose reference rollouts
+    differ across processes, a per-process g_ref would let the weights drift apart."""
+    torch.multiprocessing.spawn(_agem_reference_on_a_share, args=(2, str(tmp_path)), nprocs=2)
+    (first, scored0), (second, scored1) = (torch.load(tmp_path / f"g_ref{r}.pt") for r in (0, 1))
+    alone, scored = _agem_reference()
+    assert scored == [9] and scored0 == [5] and scored1 == [4]
+    assert torch.equal(first, second) and float(alone.norm()) > 0
+    assert torch.allclose(first, alone, rtol=1e-5, atol=1e-7)
 
 
 def _derpp_memory_on_a_share(rank: int, world: int, folder: str) -> None:
