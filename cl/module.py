@@ -64,7 +64,6 @@ class ContinualModule(L.LightningModule):
         self.eval_totals: dict[int, list[float]] = {}
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
         self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
-        self._stepped = False  # whether the last optimizer step had a real loss (the schedule advances)
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
     def begin_task(self, index: int, task: Task) -> None:
@@ -184,17 +183,10 @@ class ContinualModule(L.LightningModule):
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
-        self._stepped = self._step_batch is not None
-        if self._stepped:
+        if self._step_batch is not None:
             for s in self.strategies:
                 s.after_optimizer_step(self, self._step_batch)
         self._step_logits = self._step_batch = None
-
-    def lr_scheduler_step(self, scheduler, metric) -> None:
-        """The schedule counts the optimizer steps taken, not the batches: a batch on which the
-        objective takes no step (RFT collecting signal) uses up none of the warm-up or decay."""
-        if self._stepped:
-            super().lr_scheduler_step(scheduler, metric)
 
     def configure_optimizers(self):
         """A fresh optimizer per task; the scheduler (if any) spans the task's `max_steps`."""
