@@ -5,6 +5,8 @@ Same tiny model (the default tiny Llama, weights after a short SFT warm-up so th
 carry signal), same prompts (the default stream's tasks in turn), same group size and
 completion length, temperature 1, AdamW at the same learning rate, gradient clipping at 1.0,
 token-level loss (TRL `dapo` = cl `token`), no KL, no group filtering in cl (TRL has none), fp32.
+cl runs each prompt once per group (one prefill for sampling, one prompt pass for the
+log-probabilities, its cache repeated for the group's completions); TRL runs every copy.
 Each side trains `--steps` optimizer steps of `--prompts` prompts x `--group` completions;
 steps per second are taken over the whole training call, set-up excluded. Runs alternate
 (cl, TRL, cl, TRL, ...) and the median of each is reported.

@@ -10,7 +10,7 @@ def test_pretrained_directory_options(tmp_path):
     model.save_pretrained(tmp_path)
     tok.save_pretrained(tmp_path)
     loaded, loaded_tok = pretrained(str(tmp_path), attn_implementation="eager", gradient_checkpointing=True, max_length=48)
-    assert loaded.training and loaded.is_gradient_checkpointing
+    assert loaded.training and loaded.is_activation_checkpointing
     assert loaded_tok("rev ab=")["input_ids"] == tok("rev ab=")["input_ids"]
     with pytest.raises(ValueError, match="no_such_attention"):  # the option reaches transformers
         pretrained(str(tmp_path), attn_implementation="no_such_attention")

@@ -18,15 +18,14 @@ from cl.objectives.rft import (
     aggregate,
     clip_fraction,
     clipped_policy_loss,
-    completion_logprobs,
     group_advantages,
     k3_kl,
     keep_groups,
-    pack,
 )
+from cl.objectives.logprobs import completion_logprobs, shares_prompt_cache
 from cl.objectives.rollout import completion_mask, sample_completions
 from cl.streams import Stream, make_task
-from cl.streams.encoding import Collator, Encoded, encode
+from cl.streams.encoding import Collator, Encoded, encode, left_pad
 
 LOG_KEYS = {
     "train/reward", "train/success_rate", "train/kl", "train/entropy", "train/completion_len", "train/filtered_share",
@@ -207,25 +206,45 @@ def test_cached_sampling_equals_uncached_sampling(tiny):
     assert len(set(cached.texts[:4])) > 1  # a group holds different samples
 
 
-def test_packed_log_probs_equal_unpadded_forwards(tiny):
+def test_group_log_probs_equal_unpadded_forwards_of_each_whole_row(tiny):
+    """Prompts of different lengths (left-padded), two completions each, one ending early: each
+    row's log-probabilities and entropies equal a plain forward of that row alone, whether the
+    prompt's cache is shared by its group or (gradient checkpointing) every row runs whole; the
+    two ways give the same gradient."""
     model, tok = tiny
-    batch = batch_of(tok, [("rev ab=", "ba"), ("rev abcdef=", "fedcba"), ("cpy a=", "a")])
-    lens = torch.tensor([8, 12, 7])
-    completions = torch.tensor([[10, 11, 2, 0], [12, 13, 14, 15], [2, 0, 0, 0]])
-    mask = completion_mask(completions, tok.eos_token_id)
-    ids, attention = pack(batch["input_ids"], lens, completions, mask, tok.pad_token_id)
-    logp, entropy = completion_logprobs(model, ids, attention, lens, completions, mask, temperature=2.0)
+    prompts = [tok("rev ab=")["input_ids"], tok("rev abcdef=")["input_ids"], tok("cpy a=")["input_ids"]]
+    assert len(set(map(len, prompts))) == 3
+    prompt_ids, prompt_attention = left_pad(prompts, tok.pad_token_id)
+    e = tok.eos_token_id
+    completions = torch.tensor([[10, 11, e, 0], [12, 13, 14, 15], [e, 0, 0, 0], [16, e, 0, 0], [10, 10, 10, e], [11, 12, 13, 14]])
+    mask = completion_mask(completions, e)
+
+    def scored(checkpointing: bool):
+        model.zero_grad()
+        if checkpointing:
+            model.train().activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        else:
+            model.activation_checkpointing_disable()
+            model.eval()
+        assert shares_prompt_cache(model) is not checkpointing
+        logp, entropy = completion_logprobs(model, prompt_ids, prompt_attention, completions, mask, temperature=2.0)
+        (logp * torch.arange(1.0, 7.0)[:, None]).sum().backward()
+        return logp.detach(), entropy, [p.grad.clone() for p in model.parameters()]
+
+    unshared = scored(True)
+    logp, entropy, grads = scored(False)
     assert (logp[~mask] == 0).all()
-    for row in range(3):
-        n, k = int(lens[row]), int(mask[row].sum())
-        seq = torch.cat([batch["input_ids"][row, :n], completions[row, :k]])
-        assert torch.equal(ids[row, : n + k], seq)
-        logits = model(input_ids=seq[None]).logits[0, n - 1 : n + k - 1] / 2.0
-        expected = logits.log_softmax(-1).gather(1, completions[row, :k, None])[:, 0]
-        assert torch.allclose(logp[row, :k], expected, atol=1e-5)
+    for row in range(6):
+        prompt, k = torch.tensor(prompts[row // 2]), int(mask[row].sum())
+        seq = torch.cat([prompt, completions[row, :k]])
+        logits = model(input_ids=seq[None]).logits[0, len(prompt) - 1 : len(prompt) + k - 1] / 2.0
         full = logits.log_softmax(-1)
+        assert torch.allclose(logp[row, :k], full.gather(1, completions[row, :k, None])[:, 0], atol=1e-5)
         assert torch.allclose(entropy[row, :k], -(full.exp() * full).sum(-1), atol=1e-5)
     assert (entropy[mask] > 0).all() and (entropy[mask] <= math.log(len(tok)) + 1e-4).all()
+    assert torch.allclose(unshared[0], logp, atol=1e-5) and torch.allclose(unshared[1][mask], entropy[mask], atol=1e-5)
+    assert all(torch.allclose(a, b, atol=1e-5, rtol=1e-4) for a, b in zip(unshared[2], grads))
+    assert sum(float(g.abs().sum()) for g in grads) > 0
 
 
 def test_the_models_generation_config_changes_neither_sampling_nor_greedy_decoding(tiny):

@@ -72,7 +72,7 @@ def pretrained(
     if max_length and positions and max_length > positions:
         raise ValueError(f"model.max_length={max_length} exceeds the model's {positions} positions")
     if gradient_checkpointing:
-        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
     tok = AutoTokenizer.from_pretrained(root, local_files_only=True, **kw)
     tok.padding_side = "right"
     if tok.pad_token is None:

@@ -13,7 +13,7 @@ import torch
 from transformers import GenerationConfig
 
 from cl.distributed import process_count
-from cl.streams.encoding import left_pad
+from cl.streams.encoding import left_pad, left_pad_positions
 
 
 @contextmanager
@@ -29,12 +29,29 @@ def only_given_settings(model):
 
 
 @torch.no_grad()
-def new_tokens(model, prompts: list[list[int]], pad_token_id: int, **settings) -> torch.Tensor:
+def new_tokens(model, prompts: list[list[int]], pad_token_id: int, num_return_sequences: int = 1, **settings) -> torch.Tensor:
     """The ids `generate()` adds to the left-padded `prompts` (token ids) with only `settings`
-    (the model's `generation_config` set aside): [len(prompts) x num_return_sequences, T]."""
+    (the model's `generation_config` set aside): [len(prompts) x num_return_sequences, T].
+
+    With several sequences per prompt and the cache on, each prompt but its last token is run
+    once and its cache repeated for its sequences, rather than every copy of it being run."""
     ids, attention = left_pad(prompts, pad_token_id, next(model.parameters()).device)
+    width = ids.shape[1]
+    if num_return_sequences > 1 and settings.get("use_cache", True) and width > 1:
+        settings["cache"] = repeated_prompt_cache(model, ids[:, :-1], attention[:, :-1], num_return_sequences)
+        ids, attention = ids.repeat_interleave(num_return_sequences, 0), attention.repeat_interleave(num_return_sequences, 0)
+    else:
+        settings["num_return_sequences"] = num_return_sequences
     synced = process_count() > 1  # every process decodes until all have ended (FSDP needs equal calls)
     with only_given_settings(model):
         out = model.generate(input_ids=ids, attention_mask=attention, pad_token_id=pad_token_id, synced_gpus=synced,
                              **settings)  # fmt: skip
-    return out[:, ids.shape[1] :]
+    return out[:, width:]
+
+
+def repeated_prompt_cache(model, ids: torch.Tensor, attention: torch.Tensor, times: int):
+    """The key/value cache of the left-padded rows `ids`, each row's entry repeated `times`."""
+    out = model(input_ids=ids, attention_mask=attention, position_ids=left_pad_positions(attention), use_cache=True,
+                logits_to_keep=1)  # fmt: skip
+    out.cache.batch_repeat_interleave(times)
+    return out.cache

@@ -16,15 +16,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 
 import torch
-from torch.utils.checkpoint import checkpoint
 
 from cl.distributed import process_count, sum_over_processes
 from cl.evaluation.evaluators import answer_budget
 from cl.models.frozen import FrozenCopy, dropout_off
 from cl.objectives.collapse import CollapseWatch
 from cl.objectives.base import Objective, zero_loss
+from cl.objectives.logprobs import completion_logprobs
 from cl.objectives.rollout import sample_completions
-from cl.streams.encoding import IGNORE
+from cl.streams.encoding import IGNORE, left_pad
 
 SCALES = ("group", "batch", "none")
 AGGREGATIONS = ("sequence", "token", "constant")
@@ -104,58 +104,6 @@ def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
     return (labels != IGNORE).int().argmax(1)
 
 
-def pack(prompt_ids: torch.Tensor, prompt_lens: torch.Tensor, completions: torch.Tensor, mask: torch.Tensor, pad: int):
-    """Right-padded [prompt completion] rows (so positions need no correction) and their mask.
-
-    prompt_ids: [N, >= max prompt length], right-padded; completions, mask: [N, T]."""
-    width = int(prompt_lens.max()) + completions.shape[1]
-    ids = torch.full((len(prompt_ids), width), pad, dtype=torch.long, device=prompt_ids.device)
-    ids[:, : int(prompt_lens.max())] = prompt_ids[:, : int(prompt_lens.max())]
-    positions = prompt_lens[:, None] + torch.arange(completions.shape[1], device=ids.device)
-    ids.scatter_(1, positions, completions)
-    attention = torch.arange(width, device=ids.device) < (prompt_lens + mask.sum(1))[:, None]
-    return ids.masked_fill(~attention, pad), attention.long()
-
-
-CHUNK_ELEMENTS = 2**25  # [rows, T, vocab] float32 values handled at once (128 MiB)
-
-
-def _chunk_logprobs(logits, positions, tokens, temperature: float):
-    """Log-probabilities of `tokens` [n, T] and the entropies, read from `logits` [n, K, vocab]
-    at `positions` [n, T]: each token's logit minus the log-sum-exp over the vocabulary."""
-    z = logits[torch.arange(len(logits), device=logits.device)[:, None], positions].float()
-    if temperature != 1.0:
-        z = z / temperature
-    lse = torch.logsumexp(z, -1)
-    with torch.no_grad():
-        entropy = lse - (z.softmax(-1) * z).sum(-1)
-    return z.gather(2, tokens[..., None]).squeeze(2) - lse, entropy
-
-
-def completion_logprobs(model, ids, attention, prompt_lens, completions, mask, temperature: float):
-    """Log-probabilities [N, T] of the completion tokens under `model` (logits / temperature, as
-    sampled; 0 outside `mask`, so ratios and KL stay finite there) and the entropy [N, T] (no
-    gradient).
-
-    No [N, T, vocab] tensor beyond the logits is kept: the model computes logits from the first
-    completion position on only (`logits_to_keep`), and when they exceed about 128 MiB the rows
-    are scored in chunks of that size whose intermediates are recomputed in the backward pass
-    (activation checkpointing)."""
-    first = int(prompt_lens.min()) - 1  # the first position whose logits predict a completion token
-    logits = model(input_ids=ids, attention_mask=attention, logits_to_keep=ids.shape[1] - first).logits
-    positions = prompt_lens[:, None] - 1 - first + torch.arange(completions.shape[1], device=ids.device)
-    rows = max(1, CHUNK_ELEMENTS // (completions.shape[1] * logits.shape[-1]))
-    recompute = logits.requires_grad and rows < len(logits)  # one chunk: nothing to save by recomputing
-    parts = []
-    for chunk in zip(logits.split(rows), positions.split(rows), completions.split(rows)):
-        if recompute:
-            parts.append(checkpoint(_chunk_logprobs, *chunk, temperature, use_reentrant=False))
-        else:
-            parts.append(_chunk_logprobs(*chunk, temperature))
-    logprobs, entropy = (torch.cat(x) for x in zip(*parts))
-    return logprobs.masked_fill(~mask, 0.0), entropy
-
-
 def row_checkers(module, task_ids: list[int]) -> list:
     """Each row's checker: its own task's (rows replayed from memory keep theirs), else the
     current task's."""
@@ -165,14 +113,14 @@ def row_checkers(module, task_ids: list[int]) -> list:
 # -- the objective ----------------------------------------------------------------------------
 @dataclass
 class _Stored:
-    """The kept rows of one rollout, ready for its optimization passes."""
+    """The kept groups of one rollout, ready for their optimization passes: one left-padded
+    prompt per group, the group's completions in consecutive rows."""
 
-    ids: torch.Tensor
-    attention: torch.Tensor
-    prompt_lens: torch.Tensor
-    completions: torch.Tensor
-    mask: torch.Tensor
-    advantages: torch.Tensor
+    prompt_ids: torch.Tensor  # [groups, W]
+    prompt_attention: torch.Tensor  # [groups, W]
+    completions: torch.Tensor  # [groups x G, T]
+    mask: torch.Tensor  # [groups x G, T]: the completion's tokens, its end token included
+    advantages: torch.Tensor  # [groups x G]
     logs: dict
     passes_left: int
     ref_logp: torch.Tensor | None = None
@@ -180,28 +128,27 @@ class _Stored:
     budget: int = 0  # the sampling budget (max new tokens) of the rollout: the constant aggregation's T
 
     def logprobs(self, model, temperature: float) -> tuple[torch.Tensor, torch.Tensor]:
-        return completion_logprobs(
-            model, self.ids, self.attention, self.prompt_lens, self.completions, self.mask, temperature
-        )
+        return completion_logprobs(model, self.prompt_ids, self.prompt_attention, self.completions, self.mask, temperature)
 
     @staticmethod
     def merge(parts: list["_Stored"], pad: int) -> "_Stored":
-        """One batch of the kept rows of several rollouts, right-padded to the widest."""
+        """One batch of the kept groups of several rollouts: prompts left-padded and completions
+        right-padded to the widest."""
         if len(parts) == 1:
             return parts[0]
 
-        def cat(name: str, fill, width: int) -> torch.Tensor:
+        def cat(name: str, fill, width: int, left: bool = False) -> torch.Tensor:
             xs = [getattr(p, name) for p in parts]
-            return torch.cat([torch.cat([x, x.new_full((len(x), width - x.shape[1]), fill)], 1) for x in xs])
+            pads = [x.new_full((len(x), width - x.shape[1]), fill) for x in xs]
+            return torch.cat([torch.cat([f, x] if left else [x, f], 1) for x, f in zip(xs, pads)])
 
-        prompt_lens = torch.cat([p.prompt_lens for p in parts])
+        W = max(p.prompt_ids.shape[1] for p in parts)
         T = max(p.completions.shape[1] for p in parts)
-        W = int(prompt_lens.max()) + T  # every row's prompt and T completion positions fit
         ref = cat("ref_logp", 0.0, T) if parts[0].ref_logp is not None else None
         return _Stored(
-            cat("ids", pad, W), cat("attention", 0, W), prompt_lens, cat("completions", pad, T), cat("mask", False, T),
-            torch.cat([p.advantages for p in parts]), parts[-1].logs, parts[-1].passes_left, ref,
-            budget=max(p.budget for p in parts),
+            cat("prompt_ids", pad, W, left=True), cat("prompt_attention", 0, W, left=True),
+            cat("completions", pad, T), cat("mask", False, T), torch.cat([p.advantages for p in parts]),
+            parts[-1].logs, parts[-1].passes_left, ref, budget=max(p.budget for p in parts),
         )  # fmt: skip
 
 
@@ -371,12 +318,11 @@ class RFT(Objective):
         if not keep.any():
             return None, logs
         rows = keep.repeat_interleave(G)
-        prompt_lens = lens.repeat_interleave(G)[rows]
-        completions, mask = rollout.completions[rows], rollout.mask[rows]
-        prompt_ids = batch["input_ids"].repeat_interleave(G, 0)[rows]
-        ids, attention = pack(prompt_ids, prompt_lens, completions, mask, tok.pad_token_id)
+        kept_prompts = [p for p, k in zip(prompts, keep.tolist()) if k]
+        prompt_ids, prompt_attention = left_pad(kept_prompts, tok.pad_token_id, rollout.completions.device)
         advantages = group_advantages(rewards[keep], self.scale).flatten()
-        stored = _Stored(ids, attention, prompt_lens, completions, mask, advantages, logs, self.passes, budget=budget)
+        stored = _Stored(prompt_ids, prompt_attention, rollout.completions[rows], rollout.mask[rows], advantages, logs,
+                         self.passes, budget=budget)  # fmt: skip
         reference = self._reference.get(module.model)
         if reference is not None:
             with torch.no_grad():

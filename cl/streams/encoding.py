@@ -153,6 +153,12 @@ def left_pad(prompts: list[list[int]], pad_token_id: int, device=None) -> tuple[
     return ids, mask
 
 
+def left_pad_positions(attention: torch.Tensor) -> torch.Tensor:
+    """Position ids of left-padded rows as `generate()` numbers them: from 0 at each row's first
+    token (pads at 0)."""
+    return (attention.long().cumsum(1) - 1).clamp_min(0)
+
+
 class Collator:
     """Right-pads a list of Encoded into input_ids, attention_mask, labels (answer tokens only)
     and task_ids; `prompts` keeps the prompt texts (a list, not moved between devices)."""
