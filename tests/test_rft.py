@@ -456,6 +456,29 @@ def test_collapse_watch_warns_once_when_success_or_entropy_collapses_within_a_ta
     assert not any(watch.update("d", s, 1.0) for s in [0.02] * 5 + [0.0] * 10)  # never learned: no baseline
 
 
+def test_a_collapse_the_policy_recovers_from_is_recorded_as_recovered():
+    from cl.objectives.collapse import CollapseWatch
+
+    watch = CollapseWatch(window=5)
+    for s in [0.4] * 5 + [0.1] * 5:  # a dip: warned when it happens
+        watch.update("a", s, 1.0)
+    assert len(watch.warnings) == 1 and "recovered" not in watch.warnings[0]
+    for s in [0.1] * 3 + [0.8] * 5:
+        watch.update("a", s, 1.0)
+    for s in [0.4] * 5 + [0.1] * 10:  # the next task collapses for good
+        watch.update("b", s, 1.0)
+    resumed = CollapseWatch(window=5)
+    resumed.load_state_dict(watch.state_dict())
+    for w in (watch, resumed):
+        recovered, persisting = w.warnings
+        assert "task 'a'" in recovered and "it recovered: success rate 0.800 over the task's last 5 rollouts" in recovered
+        assert "task 'b'" in persisting and "recovered" not in persisting
+    watch = CollapseWatch(window=5)
+    for k in range(20):  # entropy collapses while failing, then the task is solved
+        watch.update("c", 0.3 if k < 15 else 0.95, 2.0 if k < 5 else 0.05)
+    assert len(watch.warnings) == 1 and "entropy" in watch.warnings[0] and "success rate 0.950" in watch.warnings[0]
+
+
 # -- against a reference implementation -------------------------------------------------------
 @pytest.mark.parametrize("aggregation,loss_type,ratio_weight", [
     ("sequence", "grpo", True), ("token", "bnpo", True), ("token", "dapo", True), ("constant", "dr_grpo", True),

@@ -3,7 +3,9 @@
 A policy that collapses stops succeeding on the task it is trained on (the success rate of its
 rollouts falls) or stops exploring while it still fails (the entropy of its tokens falls), and
 the forgetting it then shows is that of a model that no longer works. The watch compares the
-mean of the last `window` rollouts of a task with the mean of its first `window`.
+mean of the last `window` rollouts of a task with the mean of its first `window`. A dip the
+policy recovers from within the task is warned about when it happens; the recorded warning
+then says that it recovered, with the figure of the task's last `window` rollouts.
 """
 from __future__ import annotations
 
@@ -26,7 +28,8 @@ class CollapseWatch:
     entropy_drop: float = 0.1
     min_success: float = 0.05
     solved: float = 0.9
-    warnings: list[str] = field(default_factory=list)
+    _fired_warnings: list[dict] = field(default_factory=list)  # task, kind, message, and the check's figures
+    _latest: dict[str, dict] = field(default_factory=dict)  # per task: its last window's means
     _task: str | None = None
     _success: list[float] = field(default_factory=list)
     _entropy: list[float] = field(default_factory=list)
@@ -42,25 +45,43 @@ class CollapseWatch:
         w = self.window
         if len(self._success) >= 2 * w:
             first, last = _mean(self._success[:w]), _mean(self._success[-w:])
+            latest = self._latest.setdefault(task, {})
+            latest["success"] = last
             if first >= self.min_success and last < self.success_drop * first:
-                self._warn("success", f"the success rate of task '{task}' collapsed from {first:.3f} "
-                                      f"(first {w} rollouts) to {last:.3f} (last {w})")  # fmt: skip
+                self._warn(task, "success", f"the success rate of task '{task}' collapsed from {first:.3f} "
+                                            f"(first {w} rollouts) to {last:.3f} (last {w})", first=first)  # fmt: skip
             if len(self._entropy) >= 2 * w:
                 h0, h1 = _mean(self._entropy[:w]), _mean(self._entropy[-w:])
+                latest["entropy"] = h1
                 if h1 < self.entropy_drop * h0 and last < self.solved:
-                    self._warn("entropy", f"the policy entropy in task '{task}' collapsed from {h0:.3f} to {h1:.3f} "
-                                          f"while its success rate is {last:.3f}")  # fmt: skip
+                    self._warn(task, "entropy", f"the policy entropy in task '{task}' collapsed from {h0:.3f} to "
+                                                f"{h1:.3f} while its success rate is {last:.3f}", first=h0)  # fmt: skip
         return bool(self._fired)
 
-    def _warn(self, kind: str, message: str) -> None:
+    @property
+    def warnings(self) -> list[str]:
+        """Every warning given, each saying whether its task recovered by its last rollouts."""
+        return [w["message"] + self._recovery(w) for w in self._fired_warnings]
+
+    def _recovery(self, warning: dict) -> str:
+        latest, w = self._latest[warning["task"]], self.window
+        if warning["kind"] == "success" and latest["success"] >= self.success_drop * warning["first"]:
+            return f"; it recovered: success rate {latest['success']:.3f} over the task's last {w} rollouts"
+        if warning["kind"] == "entropy" and (latest["entropy"] >= self.entropy_drop * warning["first"]
+                                             or latest["success"] >= self.solved):  # fmt: skip
+            return (f"; it recovered: entropy {latest['entropy']:.3f}, success rate {latest['success']:.3f} "
+                    f"over the task's last {w} rollouts")  # fmt: skip
+        return ""
+
+    def _warn(self, task: str, kind: str, message: str, first: float) -> None:
         if kind in self._fired:
             return
         self._fired.add(kind)
-        self.warnings.append(message)
-        log.warning("RFT: %s: the policy no longer learns this task (try a lower learning rate)", message)
+        self._fired_warnings.append({"task": task, "kind": kind, "message": message, "first": first})
+        log.warning("RFT: %s: the policy is not learning this task (if it persists, try a lower learning rate)", message)
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("warnings", "_task", "_success", "_entropy", "_fired")}
+        return {k: getattr(self, k) for k in ("_fired_warnings", "_latest", "_task", "_success", "_entropy", "_fired")}
 
     def load_state_dict(self, state: dict) -> None:
         for k, v in state.items():
