@@ -21,15 +21,15 @@ run: $(STAMP)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), one thread each: most tests are
 # single-threaded runs, and two torch processes with two threads each on two cores slow each
-# other down many times over.
+# other down many times over. Tests marked with one xdist_group run in the same worker.
 TEST_WORKERS ?= 2
 TEST_ENV := HF_HUB_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREADS=1
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadgroup $(ARGS)
 
 test-fast: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) -m "not slow" $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow" $(ARGS)
 
 # Every benchmark script (as a module: they share benchmarks/common.py); they print their
 # figures and write nothing into the checkout. Long: the strategy table alone runs 42 cl-runs.

@@ -15,7 +15,9 @@ from omegaconf import OmegaConf
 from cl.distributed import shard
 from tests.helpers import cl_run, results
 
-pytestmark = pytest.mark.slow
+# one test worker runs them all (make test: --dist loadgroup), so that no two multi-process
+# runs pick their rendezvous ports at the same time
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi_process")]
 
 DDP = ["+trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 
