@@ -413,6 +413,36 @@ def test_passes_reuse_one_rollout(partly_trained, copy_task, monkeypatch):
     assert losses[1] != losses[0]
 
 
+def test_a_rollout_saved_by_an_earlier_cl_resumes_with_the_same_log_probabilities(partly_trained, copy_task):
+    """Checkpoints of cl before 59e7ed2 saved every row whole (right-padded prompt and
+    completion, `prompt_lens`) and the collapse watch's messages alone; both load."""
+    torch.manual_seed(0)
+    module = rft_module_on(partly_trained, copy_task, group_size=4, max_new_tokens=3, group_filter="none", passes=2)
+    objective = module.objective
+    objective.loss(module, batch_of(module.tokenizer, copy_task.train[:6]))
+    state = objective.state_dict()
+    stored = state["stored"]
+    lens = stored["prompt_attention"].sum(1).repeat_interleave(4)
+    prompts = [row[a.bool()] for row, a in zip(stored["prompt_ids"].repeat_interleave(4, 0),
+                                               stored["prompt_attention"].repeat_interleave(4, 0))]  # fmt: skip
+    width = int(lens.max()) + stored["completions"].shape[1]
+    ids = torch.stack([torch.cat([p, c, torch.zeros(width - len(p) - len(c), dtype=torch.long)])
+                       for p, c in zip(prompts, stored["completions"])])  # fmt: skip
+    old = {k: v for k, v in stored.items() if k not in ("prompt_ids", "prompt_attention")}
+    old.update(ids=ids, attention=(ids != 0).long(), prompt_lens=lens)
+    watch = {k: v for k, v in state["watch"].items() if k not in ("_fired_warnings", "_latest")}
+    restored = RFT(group_size=4, max_new_tokens=3, group_filter="none", passes=2)
+    restored.load_state_dict({**state, "stored": old, "watch": {**watch, "warnings": ["an earlier warning"]}})
+    attention = stored["prompt_attention"]
+    assert torch.equal(restored._stored.prompt_attention, attention)
+    assert torch.equal(restored._stored.prompt_ids * attention, stored["prompt_ids"] * attention)
+    with torch.no_grad():
+        before, _ = objective._stored.logprobs(module.model, 1.0)
+        after, _ = restored._stored.logprobs(module.model, 1.0)
+    assert torch.equal(before, after) and restored._stored.passes_left == 1
+    assert restored.warnings == ["an earlier warning"]
+
+
 def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
     torch.manual_seed(0)
     module = rft_module_on(partly_trained, copy_task, group_size=8, max_new_tokens=3)

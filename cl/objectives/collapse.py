@@ -64,6 +64,8 @@ class CollapseWatch:
         return [w["message"] + self._recovery(w) for w in self._fired_warnings]
 
     def _recovery(self, warning: dict) -> str:
+        if warning["task"] not in self._latest:  # restored from a checkpoint that did not keep the figures
+            return ""
         latest, w = self._latest[warning["task"]], self.window
         if warning["kind"] == "success" and latest["success"] >= self.success_drop * warning["first"]:
             return f"; it recovered: success rate {latest['success']:.3f} over the task's last {w} rollouts"
@@ -84,6 +86,9 @@ class CollapseWatch:
         return {k: getattr(self, k) for k in ("_fired_warnings", "_latest", "_task", "_success", "_entropy", "_fired")}
 
     def load_state_dict(self, state: dict) -> None:
+        state = dict(state)
+        if "warnings" in state:  # a checkpoint of cl before 8c8fc6e: the messages alone
+            state["_fired_warnings"] = [{"task": None, "kind": None, "message": m} for m in state.pop("warnings")]
         for k, v in state.items():
             setattr(self, k, v)
 

@@ -131,6 +131,18 @@ class _Stored:
         return completion_logprobs(model, self.prompt_ids, self.prompt_attention, self.completions, self.mask, temperature)
 
     @staticmethod
+    def restore(saved: dict, group_size: int) -> "_Stored":
+        """A saved rollout; one from a checkpoint of cl before 59e7ed2 holds every row whole
+        (`ids` right-padded, `prompt_lens`), and each group's prompt is taken from its first row."""
+        if "ids" not in saved:
+            return _Stored(**saved)
+        saved = dict(saved)
+        ids, lens, _ = saved.pop("ids"), saved.pop("prompt_lens"), saved.pop("attention")
+        prompts = [ids[row, : int(lens[row])].tolist() for row in range(0, len(ids), group_size)]
+        prompt_ids, prompt_attention = left_pad(prompts, 0, ids.device)  # pads are masked: any id will do
+        return _Stored(prompt_ids, prompt_attention, **saved)
+
+    @staticmethod
     def merge(parts: list["_Stored"], pad: int) -> "_Stored":
         """One batch of the kept groups of several rollouts: prompts left-padded and completions
         right-padded to the widest."""
@@ -343,7 +355,7 @@ class RFT(Objective):
     def load_state_dict(self, state):
         self._task_index = state["task_index"] if state["synced"] else _NO_TASK
         self._reference.load_state_dict(state["reference"])
-        self._stored = None if state["stored"] is None else _Stored(**state["stored"])
-        self._pending = [_Stored(**p) for p in state["pending"]]
+        self._stored = None if state["stored"] is None else _Stored.restore(state["stored"], self.group_size)
+        self._pending = [_Stored.restore(p, self.group_size) for p in state["pending"]]
         self._idle_passes = state.get("idle_passes", 0)
         self.watch.load_state_dict(state["watch"])
