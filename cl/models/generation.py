@@ -38,7 +38,7 @@ def new_tokens(model, prompts: list[list[int]], pad_token_id: int, num_return_se
     ids, attention = left_pad(prompts, pad_token_id, next(model.parameters()).device)
     width = ids.shape[1]
     if num_return_sequences > 1 and settings.get("use_cache", True) and width > 1:
-        settings["cache"] = repeated_prompt_cache(model, ids[:, :-1], attention[:, :-1], num_return_sequences)
+        settings["cache"] = prompt_pass(model, ids[:, :-1], attention[:, :-1], num_return_sequences)[1]
         ids, attention = ids.repeat_interleave(num_return_sequences, 0), attention.repeat_interleave(num_return_sequences, 0)
     else:
         settings["num_return_sequences"] = num_return_sequences
@@ -49,9 +49,11 @@ def new_tokens(model, prompts: list[list[int]], pad_token_id: int, num_return_se
     return out[:, width:]
 
 
-def repeated_prompt_cache(model, ids: torch.Tensor, attention: torch.Tensor, times: int):
-    """The key/value cache of the left-padded rows `ids`, each row's entry repeated `times`."""
+def prompt_pass(model, ids: torch.Tensor, attention: torch.Tensor, times: int):
+    """One pass over the left-padded rows `ids`: the logits at their last position [rows, 1,
+    vocab] and their key/value cache, each row's entry repeated `times` (for the sequences that
+    continue it). Gradients flow through both when enabled."""
     out = model(input_ids=ids, attention_mask=attention, position_ids=left_pad_positions(attention), use_cache=True,
                 logits_to_keep=1)  # fmt: skip
     out.cache.batch_repeat_interleave(times)
-    return out.cache
+    return out.logits, out.cache

@@ -28,17 +28,16 @@ class CollapseWatch:
     entropy_drop: float = 0.1
     min_success: float = 0.05
     solved: float = 0.9
-    _fired_warnings: list[dict] = field(default_factory=list)  # task, kind, message, and the check's figures
+    _fired_warnings: list[dict] = field(default_factory=list)  # task, kind, message, first-window figure
     _latest: dict[str, dict] = field(default_factory=dict)  # per task: its last window's means
     _task: str | None = None
     _success: list[float] = field(default_factory=list)
     _entropy: list[float] = field(default_factory=list)
-    _fired: set[str] = field(default_factory=set)
 
     def update(self, task: str, success: float, entropy: float | None) -> bool:
         """Record one rollout of `task`; True once a warning has been given in this task."""
         if task != self._task:
-            self._task, self._success, self._entropy, self._fired = task, [], [], set()
+            self._task, self._success, self._entropy = task, [], []
         self._success.append(success)
         if entropy is not None:
             self._entropy.append(entropy)
@@ -47,16 +46,23 @@ class CollapseWatch:
             first, last = _mean(self._success[:w]), _mean(self._success[-w:])
             latest = self._latest.setdefault(task, {})
             latest["success"] = last
-            if first >= self.min_success and last < self.success_drop * first:
+            if self._collapsed("success", first, latest):
                 self._warn(task, "success", f"the success rate of task '{task}' collapsed from {first:.3f} "
                                             f"(first {w} rollouts) to {last:.3f} (last {w})", first=first)  # fmt: skip
             if len(self._entropy) >= 2 * w:
                 h0, h1 = _mean(self._entropy[:w]), _mean(self._entropy[-w:])
                 latest["entropy"] = h1
-                if h1 < self.entropy_drop * h0 and last < self.solved:
+                if self._collapsed("entropy", h0, latest):
                     self._warn(task, "entropy", f"the policy entropy in task '{task}' collapsed from {h0:.3f} to "
                                                 f"{h1:.3f} while its success rate is {last:.3f}", first=h0)  # fmt: skip
-        return bool(self._fired)
+        return bool(self._kinds_fired(task))
+
+    def _collapsed(self, kind: str, first: float, latest: dict) -> bool:
+        """Whether the last window (`latest`: its success rate and entropy) has collapsed against
+        the first window's figure `first` of that kind."""
+        if kind == "success":
+            return first >= self.min_success and latest["success"] < self.success_drop * first
+        return latest["entropy"] < self.entropy_drop * first and latest["success"] < self.solved
 
     @property
     def warnings(self) -> list[str]:
@@ -64,29 +70,27 @@ class CollapseWatch:
         return [w["message"] + self._recovery(w) for w in self._fired_warnings]
 
     def _recovery(self, warning: dict) -> str:
-        if warning["task"] not in self._latest:  # restored from a checkpoint that did not keep the figures
-            return ""
-        latest, w = self._latest[warning["task"]], self.window
-        if warning["kind"] == "success" and latest["success"] >= self.success_drop * warning["first"]:
-            return f"; it recovered: success rate {latest['success']:.3f} over the task's last {w} rollouts"
-        if warning["kind"] == "entropy" and (latest["entropy"] >= self.entropy_drop * warning["first"]
-                                             or latest["success"] >= self.solved):  # fmt: skip
-            return (f"; it recovered: entropy {latest['entropy']:.3f}, success rate {latest['success']:.3f} "
-                    f"over the task's last {w} rollouts")  # fmt: skip
-        return ""
+        latest = self._latest.get(warning["task"])
+        if latest is None or self._collapsed(warning["kind"], warning["first"], latest):
+            return ""  # still collapsed (or restored from a checkpoint that did not keep the figures)
+        figures = f"entropy {latest['entropy']:.3f}, " if warning["kind"] == "entropy" else ""
+        return f"; it recovered: {figures}success rate {latest['success']:.3f} over the task's last {self.window} rollouts"
+
+    def _kinds_fired(self, task: str) -> set[str]:
+        return {w["kind"] for w in self._fired_warnings if w["task"] == task}
 
     def _warn(self, task: str, kind: str, message: str, first: float) -> None:
-        if kind in self._fired:
+        if kind in self._kinds_fired(task):
             return
-        self._fired.add(kind)
         self._fired_warnings.append({"task": task, "kind": kind, "message": message, "first": first})
         log.warning("RFT: %s: the policy is not learning this task (if it persists, try a lower learning rate)", message)
 
     def state_dict(self) -> dict:
-        return {k: getattr(self, k) for k in ("_fired_warnings", "_latest", "_task", "_success", "_entropy", "_fired")}
+        return {k: getattr(self, k) for k in ("_fired_warnings", "_latest", "_task", "_success", "_entropy")}
 
     def load_state_dict(self, state: dict) -> None:
         state = dict(state)
+        state.pop("_fired", None)  # checkpoints before dc314fc kept the kinds fired in the task apart
         if "warnings" in state:  # a checkpoint of cl before 8c8fc6e: the messages alone
             state["_fired_warnings"] = [{"task": None, "kind": None, "message": m} for m in state.pop("warnings")]
         for k, v in state.items():

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch.utils.checkpoint import checkpoint
 
+from cl.models.generation import prompt_pass
 from cl.streams.encoding import left_pad_positions
 
 CHUNK_ELEMENTS = 2**25  # [rows, T, vocab] float32 values handled at once (128 MiB)
@@ -40,13 +41,10 @@ def completion_logits(model, prompt_ids, prompt_attention, completions, mask) ->
         logits = model(input_ids=ids, attention_mask=attention, position_ids=left_pad_positions(attention),
                        logits_to_keep=T + 1).logits  # fmt: skip
         return logits[:, :-1]
-    out = model(input_ids=prompt_ids, attention_mask=prompt_attention, position_ids=left_pad_positions(prompt_attention),
-                use_cache=True, logits_to_keep=1)  # fmt: skip
-    first = out.logits.repeat_interleave(group, 0)  # each row's first completion token
+    last, cache = prompt_pass(model, prompt_ids, prompt_attention, group)
+    first = last.repeat_interleave(group, 0)  # each row's first completion token
     if T == 1:
         return first
-    cache = out.cache
-    cache.batch_repeat_interleave(group)
     attention = torch.cat([prompt_attention.repeat_interleave(group, 0), mask[:, :-1].long()], 1)
     lengths = prompt_attention.sum(1).repeat_interleave(group)
     positions = lengths[:, None] + torch.arange(T - 1, device=completions.device)
