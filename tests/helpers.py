@@ -10,14 +10,18 @@ from pathlib import Path
 QUICK = ["train.steps_per_task=3", "trainer.enable_progress_bar=false"]
 
 
-def _run_module(module: str, tmp_path: Path, args: list[str], env: dict | None) -> subprocess.CompletedProcess:
-    """`python -m module args` in `tmp_path`, offline; `env` adds to or, with "" values, removes
-    from the environment."""
+def cl_env(tmp_path: Path, env: dict | None = None) -> dict:
+    """The environment of a cl process started by a test: offline, its cache under `tmp_path`;
+    `env` adds to or, with "" values, removes from it."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
            "CL_CACHE_DIR": str(tmp_path / "cache"), **(env or {})}  # fmt: skip
-    env = {k: v for k, v in env.items() if v != ""}
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=600)  # fmt: skip
+    return {k: v for k, v in env.items() if v != ""}
+
+
+def _run_module(module: str, tmp_path: Path, args: list[str], env: dict | None) -> subprocess.CompletedProcess:
+    """`python -m module args` in `tmp_path`, with `cl_env(tmp_path, env)`."""
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=cl_env(tmp_path, env),
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
 def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: dict | None = None) -> subprocess.CompletedProcess:

@@ -24,7 +24,7 @@ from cl.module import ContinualModule
 from cl.adapters import LoRA
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
-from tests.helpers import results
+from tests.helpers import cl_env, results
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 STRATEGIES = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
@@ -161,11 +161,6 @@ KILLS = {
 }
 
 
-def _env(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true"}
-    return {**env, "CL_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}
-
-
 def _final_weights(run: Path) -> dict:
     return torch.load(CheckpointFolder(run / "checkpoints").latest(), weights_only=False)["state_dict"]
 
@@ -175,7 +170,7 @@ def _final_weights(run: Path) -> dict:
 def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_path, case):
     extra, kill_at = KILLS[case]
     args = [sys.executable, "-m", "cl.cli", *RUN, *extra]
-    env = _env(tmp_path)
+    env = cl_env(tmp_path, {"OMP_NUM_THREADS": "1"})
     # the uninterrupted run and the one to kill side by side, one thread each
     reference = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'ref'}"], env=env, cwd=tmp_path,
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip

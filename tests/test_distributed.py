@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cl.distributed import shard
-from tests.helpers import cl_run, results
+from tests.helpers import cl_env, cl_run, results
 
 # one test worker runs them all (make test: --dist loadgroup), so that no two multi-process
 # runs pick their rendezvous ports at the same time
@@ -59,11 +59,8 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     run = [*DDP, f"train.steps_per_task={steps}", "train.batch_size=16", "logger=wandb", "eval.mode=generate",
            "eval.every_n_steps=10", "eval.subset=45", "stream.order=[copy,shift]", "strategy=[replay,ewc]",
            "checkpoint.every_n_steps=10", "trainer.enable_progress_bar=false"]  # fmt: skip
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILENT": "true",
-           "CL_CACHE_DIR": str(tmp_path / "cache"), "OMP_NUM_THREADS": "1"}  # fmt: skip
-    cli = [sys.executable, "-m", "cl.cli"]
-    reference = subprocess.run([*cli, *run, f"hydra.run.dir={tmp_path / 'ref'}"], env=env, cwd=tmp_path,
-                               capture_output=True, text=True, timeout=600)  # fmt: skip
+    one_thread = {"OMP_NUM_THREADS": "1"}
+    reference = cl_run(tmp_path, *run, run_dir="ref", env=one_thread)
     assert reference.returncode == 0, reference.stderr[-3000:]
     ref = results(tmp_path, "ref")
     assert ref["timing"]["train_steps"] == 2 * steps  # every task: exactly the optimizer steps asked for
@@ -78,16 +75,16 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     assert [p["step"] for p in points] == [10, 20, 30, 40, 50, 60]
     assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "ref", ref["tasks"], subset=45), abs=1e-9)
 
-    victim = subprocess.Popen([*cli, *run, f"hydra.run.dir={tmp_path / 'run'}"], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    victim = subprocess.Popen([sys.executable, "-m", "cl.cli", *run, f"hydra.run.dir={tmp_path / 'run'}"],
+                              env=cl_env(tmp_path, one_thread), cwd=tmp_path, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.time() + 300
     while not (tmp_path / "run" / "checkpoints" / "task001-step0000020.ckpt").exists():
         assert victim.poll() is None and time.time() < deadline, "the run ended before the kill point"
         time.sleep(0.01)
     os.killpg(victim.pid, signal.SIGKILL)
     victim.wait()
-    resumed = subprocess.run([*cli, f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"], env=env,
-                             cwd=tmp_path, capture_output=True, text=True, timeout=600)  # fmt: skip
+    resumed = cl_run(tmp_path, f"resume={tmp_path / 'run'}", run_dir="new", env=one_thread)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     out = results(tmp_path, "run")
     assert out["R"] == ref["R"] and out["timing"]["train_steps"] == 2 * steps
