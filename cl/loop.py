@@ -1,6 +1,7 @@
 """The continual loop: evaluate all tasks, then for each task fit, after-task hooks, evaluate all."""
 from __future__ import annotations
 
+import logging
 import math
 import time
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from cl.objectives.sft import SFT
 from cl.streams.builtin import task_seed
 from cl.streams.task import Stream, Task
 from cl.tracking.atomic import atomic_path
+from cl.tracking.results import code_changes, code_identity
+
+log = logging.getLogger("cl")
 
 
 class RowObserver(Protocol):
@@ -248,6 +252,7 @@ class ContinualLoop:
             "module": self.module.continual_state(),
             "rng": rng_state(),
             "extra": self.checkpoints.extra_state(),
+            "code": code_identity(),
         }
 
     def _keep_weights(self, key: str) -> None:
@@ -294,7 +299,11 @@ class ContinualLoop:
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]
-        self.resumed = [*state["resumed"], {"checkpoint": path.name, "task": task, "batches_done": done}]
+        changes = code_changes(state.get("code"))  # checkpoints before the record lack it
+        if changes:
+            log.warning("%s was written by other code (%s): the run's results mix both", path.name, "; ".join(changes))
+        self.resumed = [*state["resumed"], {"checkpoint": path.name, "task": task, "batches_done": done,
+                                            "code_changes": changes}]  # fmt: skip
         if done is None:  # between tasks: weights here, everything else restored above
             self.module.load_state_dict(checkpoint["state_dict"])
             set_rng_state(state["rng"])

@@ -19,11 +19,12 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cl.checkpoint import CheckpointFolder, checkpoint_name
-from cl.loop import ContinualLoop, TrainingPlan
+from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
 from cl.module import ContinualModule
 from cl.adapters import LoRA
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
+from cl.tracking.results import code_changes
 from tests.helpers import cl_env, results
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -127,6 +128,21 @@ def test_rft_state_with_a_stored_rollout_and_reference_round_trips(tiny):
     assert float(logs["train/kl"]) > 0
 
 
+def test_a_checkpoint_resumed_by_other_code_says_what_changed(tiny, tmp_path, caplog):
+    _, loop = _midway(tiny, [], steps=4)
+    loop.checkpoints = CheckpointPlan(CheckpointFolder(tmp_path))
+    state = loop.state(1, 2)
+    assert code_changes(through_a_file(state)["code"]) == [] and code_changes(None) == []  # same code; older checkpoint
+    now = state["code"]
+    state["code"] = {"source": "0" * 16, "versions": {**now["versions"], "torch": "1.0"}}
+    with caplog.at_level("WARNING", logger="cl"):
+        loop._restore(Path("task001-step0000002.ckpt"), {"cl": state})
+    changes = [f"cl's source {'0' * 16} -> {now['source']}", f"torch 1.0 -> {now['versions']['torch']}"]
+    assert loop.resumed[-1] == {"checkpoint": "task001-step0000002.ckpt", "task": 1, "batches_done": 2,
+                                "code_changes": changes}  # fmt: skip
+    assert f"task001-step0000002.ckpt was written by other code ({'; '.join(changes)})" in caplog.text
+
+
 def test_folder_keeps_the_newest_and_never_shows_a_partial_file(tmp_path):
     folder = CheckpointFolder(tmp_path / "ck", keep=2)
     names = [checkpoint_name(0, 10), checkpoint_name(0, 20), checkpoint_name(0, None), checkpoint_name(1, 10)]
@@ -193,6 +209,7 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
     assert out.get("continual") == ref.get("continual")  # every point once, none lost or repeated
     (where,) = out["resumed"]
     assert where["task"] >= int(kill_at[4:7]) and f"from {where['checkpoint']}" in resumed.stdout
+    assert where["code_changes"] == []  # the same code wrote and resumed it
     assert "Warning" not in resumed.stderr
     assert out["timing"]["train_steps"] == ref["timing"]["train_steps"]
     a, b = _final_weights(tmp_path / "ref"), _final_weights(tmp_path / "run")

@@ -66,15 +66,15 @@ def test_report_names_skipped_runs(tmp_path, capsys):
     assert "| default | 2 |" in out
 
 
-def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float) -> None:
+def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float, R=((0, 0), (1, 0), (0.5, 1))) -> None:
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}"]))
     metrics = {**dict.fromkeys(["acc", "avg_inc_acc", "bwt", "fwt", "forgetting"], 0.1 * seed), "learning_acc": learning_acc}
     (folder / "results.json").write_text(json.dumps({"seed": seed, "tasks": ["x", "y"], "trained_tasks": ["x", "y"],
-                                                     "R": [[0, 0], [1, 0], [0.5, 1]], "metrics": metrics}))  # fmt: skip
+                                                     "R": R, "metrics": metrics}))  # fmt: skip
 
 
-def test_report_lists_every_seed_and_flags_runs_that_learned_far_less(tmp_path, capsys):
+def test_report_lists_every_seed_and_flags_runs_that_learned_far_less_or_ended_below_row_0(tmp_path, capsys):
     from cl.cli import report_main
 
     for seed, learned in enumerate([0.90, 0.85, 0.88, 0.30]):  # seed 3: 0.56 below the median 0.865
@@ -83,15 +83,19 @@ def test_report_lists_every_seed_and_flags_runs_that_learned_far_less(tmp_path, 
         # overrides that change only where a run writes or what it shows do not split a configuration
         display = [[], ["paths.output_dir=/elsewhere", "logger=none"], ["trainer.enable_progress_bar=false"]][seed]
         fake_run(tmp_path / f"sft{seed}", seed, ["objective=sft", *display], learned)
+    # learned as the others, but ended below the row the stream started from on every task
+    fake_run(tmp_path / "sft3", 3, ["objective=sft"], 0.75, R=[[0.6, 0.6], [0.9, 0.3], [0.59, 0.55]])
+    fake_run(tmp_path / "sft4", 4, ["objective=sft"], 0.75, R=[[0.6, 0.6], [0.9, 0.3], [0.2, 0.6]])  # level on y
     report_main([str(tmp_path)])
     out = capsys.readouterr().out
-    assert "| objective=rft | 4 (1 flagged) |" in out and "| objective=sft | 3 |" in out
+    assert "| objective=rft | 4 (1 flagged) |" in out and "| objective=sft | 5 (1 flagged) |" in out
     rows = list(csv.DictReader(open(tmp_path / "report" / "per_seed.csv")))
     assert [(r["configuration"], r["seed"]) for r in rows] == [("objective=rft", str(s)) for s in range(4)] + [
-        ("objective=sft", str(s)) for s in range(3)]  # fmt: skip
+        ("objective=sft", str(s)) for s in range(5)]  # fmt: skip
     assert [r["learning_acc"] for r in rows[:4]] == ["0.900", "0.850", "0.880", "0.300"]
-    assert [bool(r["flag"]) for r in rows] == [False, False, False, True, False, False, False]
-    assert "0.56 below its configuration's median 0.865" in rows[3]["flag"]
+    assert [bool(r["flag"]) for r in rows] == [False, False, False, True, False, False, False, True, False]
+    assert rows[3]["flag"] == "learning_acc 0.300 is 0.56 below its configuration's median 0.865"
+    assert rows[7]["flag"] == "ended below row 0 on every task"
     summary = {r["configuration"]: r for r in csv.DictReader(open(tmp_path / "report" / "summary.csv"))}
     assert float(summary["objective=rft"]["learning_acc_mean"]) == pytest.approx((0.9 + 0.85 + 0.88 + 0.3) / 4)
 

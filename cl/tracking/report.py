@@ -3,8 +3,9 @@
 A configuration is a run's Hydra overrides without `seed=` (nor those that change only where a
 run writes and what it shows: hydra.*, paths.*, logger, the progress bar), so
 the seeds of one configuration are averaged together. Every seed's values are listed too, and a
-run that learned far less than the other seeds of its configuration (a collapsed policy, a
-diverged run) is flagged there and counted in the summary, not averaged in silently.
+run that learned far less than the other seeds of its configuration, or ended below row 0 of R
+on every task (a collapsed policy, a diverged run), is flagged there and counted in the
+summary, not averaged in silently.
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
         runs = [r for r in runs if r.tasks == main]
         _label_configurations(runs, {r.folder: folder_overrides(r.folder) for r in runs})
         runs = [r for r in runs if not r.independent] + merged_runs(runs)
-        flag_outliers(runs)
+        flag_runs(runs)
     return runs, skipped
 
 
@@ -111,15 +112,19 @@ def by_config(runs: list[Run]) -> dict[str, list[Run]]:
     return groups
 
 
-def flag_outliers(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
-    """Flag each run whose learning accuracy (mean diagonal of R) is more than `gap` below the
-    median over its configuration's runs: it did not learn the tasks as the other seeds did."""
+def flag_runs(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
+    """Flag each run that did not learn the tasks as the other seeds of its configuration did
+    (learning accuracy more than `gap` below their median), or that ended below where the stream
+    started (row 0 of R) on every task: the two signs of a collapsed policy or a diverged run."""
     for rs in by_config(runs).values():
         median = float(np.median([r.metrics["learning_acc"] for r in rs]))
         for r in rs:
-            learned = r.metrics["learning_acc"]
+            learned, reasons = r.metrics["learning_acc"], []
             if learned < median - gap:
-                r.flag = f"learning_acc {learned:.3f} is {median - learned:.2f} below its configuration's median {median:.3f}"
+                reasons.append(f"learning_acc {learned:.3f} is {median - learned:.2f} below its configuration's median {median:.3f}")
+            if len(r.R) > 1 and (r.R[-1] < r.R[0]).all():
+                reasons.append("ended below row 0 on every task")
+            r.flag = "; ".join(reasons)
 
 
 def metric_names(runs: list[Run]) -> list[str]:

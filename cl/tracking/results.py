@@ -1,8 +1,10 @@
 """results.json: everything needed to read a run months later without W&B."""
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
+from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 
@@ -39,6 +41,30 @@ def git_commit(cwd: Path | None = None) -> str | None:
     except (OSError, subprocess.CalledProcessError):
         return None
     return sha.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+
+
+@lru_cache(maxsize=1)
+def code_identity() -> dict:
+    """The code a run computes with: a hash of cl's Python source and the packages' versions
+    (saved in every checkpoint; a resume by other code is then told, not silent)."""
+    root = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return {"source": digest.hexdigest()[:16], "versions": package_versions()}
+
+
+def code_changes(saved: dict | None) -> list[str]:
+    """How this process's code differs from `saved` (a checkpoint's `code_identity()`); empty
+    when equal or when the checkpoint predates the record."""
+    if saved is None:
+        return []
+    now = code_identity()
+    changes = [f"{name} {old} -> {now['versions'].get(name, 'not installed')}"
+               for name, old in saved["versions"].items() if now["versions"].get(name, "not installed") != old]  # fmt: skip
+    if saved["source"] != now["source"]:
+        changes.insert(0, f"cl's source {saved['source']} -> {now['source']}")
+    return changes
 
 
 def write_results(
