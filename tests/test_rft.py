@@ -482,8 +482,23 @@ def test_collapse_watch_warns_once_when_success_or_entropy_collapses_within_a_ta
         for k in range(15):
             watch.update("c", success, 2.0 if k < 5 else entropy)
         assert len(watch.warnings) == expected, (entropy, success)  # < 0.1 x 2.0, while not solved
-    watch = CollapseWatch(window=5)
-    assert not any(watch.update("d", s, 1.0) for s in [0.02] * 5 + [0.0] * 10)  # never learned: no baseline
+
+
+def test_a_task_the_policy_almost_never_solves_is_warned_about_as_giving_no_signal(caplog):
+    from cl.objectives.collapse import CollapseWatch
+
+    watch = CollapseWatch(window=5)  # min_success 0.05
+    fired = [watch.update("d", s, 1.0) for s in [0.02] * 5 + [0.0] * 5 + [0.06] * 5]
+    assert fired == [False] * 9 + [True] * 6  # from rollout 10: both windows below 0.05
+    (warning,) = watch.warnings  # once per task and kind; not also a collapse of the success rate
+    assert warning.startswith("in task 'd' the policy solved 0.020 of its sampled completions over the first 5")
+    assert warning.endswith("it recovered: success rate 0.060 over the task's last 5 rollouts")
+    assert "RFT learns only from groups with a success" in caplog.text
+    for first in (0.05, 0.04):  # had signal at its start / never reaches min_success in its last window
+        watch = CollapseWatch(window=5)
+        for s in [first] * 5 + [0.049] * 5:
+            watch.update("e", s, 1.0)
+        assert len(watch.warnings) == (first < 0.05), first
 
 
 def test_a_collapse_the_policy_recovers_from_is_recorded_as_recovered():

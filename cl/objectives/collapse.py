@@ -6,6 +6,10 @@ the forgetting it then shows is that of a model that no longer works. The watch 
 mean of the last `window` rollouts of a task with the mean of its first `window`. A dip the
 policy recovers from within the task is warned about when it happens; the recorded warning
 then says that it recovered, with the figure of the task's last `window` rollouts.
+
+It also warns when the policy has had almost no success in a task from its start: RFT learns
+only from groups with a success, so such a task (one the earlier tasks erased, or one the model
+never could do) is barely trained at all.
 """
 from __future__ import annotations
 
@@ -13,6 +17,9 @@ import logging
 from dataclasses import dataclass, field
 
 log = logging.getLogger("cl")
+NOT_LEARNING = "the policy is not learning this task (if it persists, try a lower learning rate)"
+NO_SIGNAL = ("RFT learns only from groups with a success, so it barely trains on this task (a base stage, SFT "
+             "first, or more completions per prompt give it successes to learn from)")
 
 
 @dataclass
@@ -21,7 +28,9 @@ class CollapseWatch:
     - the success rate is below `success_drop` times that of the task's first `window`
       rollouts (which had at least `min_success`), or
     - the mean token entropy is below `entropy_drop` times that of the first `window`
-      rollouts while the success rate is below `solved`."""
+      rollouts while the success rate is below `solved`, or
+    - the success rate is below `min_success` over both the first and the last `window`
+      rollouts (no signal to learn from)."""
 
     window: int = 10
     success_drop: float = 0.5
@@ -49,6 +58,10 @@ class CollapseWatch:
             if self._collapsed("success", first, latest):
                 self._warn(task, "success", f"the success rate of task '{task}' collapsed from {first:.3f} "
                                             f"(first {w} rollouts) to {last:.3f} (last {w})", first=first)  # fmt: skip
+            if self._collapsed("no_signal", first, latest):
+                self._warn(task, "no_signal", f"in task '{task}' the policy solved {first:.3f} of its sampled "
+                                              f"completions over the first {w} rollouts and {last:.3f} over the last {w}",
+                           first=first)  # fmt: skip
             if len(self._entropy) >= 2 * w:
                 h0, h1 = _mean(self._entropy[:w]), _mean(self._entropy[-w:])
                 latest["entropy"] = h1
@@ -62,6 +75,8 @@ class CollapseWatch:
         the first window's figure `first` of that kind."""
         if kind == "success":
             return first >= self.min_success and latest["success"] < self.success_drop * first
+        if kind == "no_signal":
+            return first < self.min_success and latest["success"] < self.min_success
         return latest["entropy"] < self.entropy_drop * first and latest["success"] < self.solved
 
     @property
@@ -83,7 +98,7 @@ class CollapseWatch:
         if kind in self._kinds_fired(task):
             return
         self._fired_warnings.append({"task": task, "kind": kind, "message": message, "first": first})
-        log.warning("RFT: %s: the policy is not learning this task (if it persists, try a lower learning rate)", message)
+        log.warning("RFT: %s: %s", message, NO_SIGNAL if kind == "no_signal" else NOT_LEARNING)
 
     def state_dict(self) -> dict:
         return {k: getattr(self, k) for k in ("_fired_warnings", "_latest", "_task", "_success", "_entropy")}
