@@ -342,10 +342,14 @@ class ContinualLoop:
         return self.R
 
 
-def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None, write: bool = True) -> bool:
-    """Train on the mixture of `tasks` with plain SFT before the stream, or load that result from
-    `cache_file` (written there when `write`: by process 0 of several). This gives objectives that
-    need initial competence (RFT) a policy to start from.
+def base_stage(
+    loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: Path | None, lr: float | None = None,
+    write: bool = True,
+) -> bool:
+    """Train on the mixture of `tasks` with plain SFT before the stream (at learning rate `lr`,
+    else the stream's), or load that result from `cache_file` (written there when `write`: by
+    process 0 of several). This gives objectives that need initial competence (RFT) a policy to
+    start from.
 
     Returns True when the cached checkpoint was used.
     """
@@ -355,12 +359,14 @@ def base_stage(loop: ContinualLoop, tasks: list[Task], steps: int, cache_file: P
         return True
     module = loop.module
     mixture = [e for t in tasks for e in module.family.encode(t, t.train)]
-    kept = module.objective, module.strategies
+    kept = module.objective, module.strategies, module.optimizer_factory
     module.objective, module.strategies = SFT(), []  # the base stage is plain SFT, whatever follows
+    if lr is not None:
+        module.optimizer_factory = partial(module.optimizer_factory, lr=lr)
     try:
         loop.fit(mixture, steps, "base:" + ",".join(t.name for t in tasks))
     finally:
-        module.objective, module.strategies = kept
+        module.objective, module.strategies, module.optimizer_factory = kept
     if cache_file is not None and write:
         cache_file.parent.mkdir(parents=True, exist_ok=True)
         with atomic_path(cache_file) as tmp:  # parallel jobs may write the same file
