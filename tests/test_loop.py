@@ -87,12 +87,14 @@ def test_base_stage_is_cached(tiny, tmp_path):
 
 def test_base_stage_trains_at_its_own_learning_rate_and_leaves_the_streams(tiny):
     model, tok = tiny
-    own, given = _loop((copy.deepcopy(model), tok), lr=3e-3), _loop((copy.deepcopy(model), tok), lr=1e-3)
-    base_stage(own[0], own[1].tasks, 10, None, lr=1e-3)  # the stream's rate is 3e-3
-    base_stage(given[0], given[1].tasks, 10, None)
-    a, b = own[0].module.model.state_dict(), given[0].module.model.state_dict()
-    assert all(torch.equal(a[k], b[k]) for k in a) and not torch.equal(a["lm_head.weight"], model.state_dict()["lm_head.weight"])
-    assert own[0].module.optimizer_factory.keywords["lr"] == 3e-3  # the stream trains at its own rate
+    own, stream = _loop((copy.deepcopy(model), tok), lr=3e-3)
+    given, _ = _loop((copy.deepcopy(model), tok), lr=1e-3)
+    base_stage(own, stream.tasks, 10, None, lr=1e-3)  # the stream's rate is 3e-3
+    base_stage(given, stream.tasks, 10, None)  # the stream's rate, 1e-3
+    a, b = own.module.model.state_dict(), given.module.model.state_dict()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert not torch.equal(a["lm_head.weight"], model.state_dict()["lm_head.weight"])  # it trained
+    assert own.module.optimizer_factory.keywords["lr"] == 3e-3  # the stream trains at its own rate
 
 
 def test_batches_split_into_micro_batches_and_process_shares_of_the_same_draw():

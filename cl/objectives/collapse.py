@@ -59,9 +59,8 @@ class CollapseWatch:
                 self._warn(task, "success", f"the success rate of task '{task}' collapsed from {first:.3f} "
                                             f"(first {w} rollouts) to {last:.3f} (last {w})", first=first)  # fmt: skip
             if self._collapsed("no_signal", first, latest):
-                self._warn(task, "no_signal", f"in task '{task}' the policy solved {first:.3f} of its sampled "
-                                              f"completions over the first {w} rollouts and {last:.3f} over the last {w}",
-                           first=first)  # fmt: skip
+                self._warn(task, "no_signal", f"in task '{task}' the policy solved {first:.3f} of its sampled completions "
+                                              f"over the first {w} rollouts and {last:.3f} over the last {w}", first=first)  # fmt: skip
             if len(self._entropy) >= 2 * w:
                 h0, h1 = _mean(self._entropy[:w]), _mean(self._entropy[-w:])
                 latest["entropy"] = h1

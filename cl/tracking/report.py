@@ -121,7 +121,8 @@ def flag_runs(runs: list[Run], gap: float = OUTLIER_GAP) -> None:
         for r in rs:
             learned, reasons = r.metrics["learning_acc"], []
             if learned < median - gap:
-                reasons.append(f"learning_acc {learned:.3f} is {median - learned:.2f} below its configuration's median {median:.3f}")
+                gap_text = f"{median - learned:.2f} below its configuration's median {median:.3f}"
+                reasons.append(f"learning_acc {learned:.3f} is {gap_text}")
             if len(r.R) > 1 and (r.R[-1] < r.R[0]).all():
                 reasons.append("ended below row 0 on every task")
             r.flag = "; ".join(reasons)

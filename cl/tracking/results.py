@@ -60,8 +60,8 @@ def code_changes(saved: dict | None) -> list[str]:
     if saved is None:
         return []
     now = code_identity()
-    changes = [f"{name} {old} -> {now['versions'].get(name, 'not installed')}"
-               for name, old in saved["versions"].items() if now["versions"].get(name, "not installed") != old]  # fmt: skip
+    versions = {name: now["versions"].get(name, "not installed") for name in saved["versions"]}
+    changes = [f"{name} {old} -> {versions[name]}" for name, old in saved["versions"].items() if versions[name] != old]
     if saved["source"] != now["source"]:
         changes.insert(0, f"cl's source {saved['source']} -> {now['source']}")
     return changes
