@@ -151,7 +151,7 @@ def test_a_classifier_run_resumed_from_a_checkpoint_inside_a_task_ends_as_the_un
     for name in ("task000-end.ckpt", "task001-step0000050.ckpt"):
         shutil.copy(tmp_path / "ref" / "checkpoints" / name, resumed / "checkpoints" / name)
     out = run_digits(resumed, *keep, resuming=True)
-    assert out["resumed"] == [{"checkpoint": "task001-step0000050.ckpt", "task": 1, "batches_done": 50}]
+    assert out["resumed"] == [{"checkpoint": "task001-step0000050.ckpt", "task": 1, "batches_done": 50, "code_changes": []}]
     assert out["R"] == ref["R"] and out["timing"]["train_steps"] == ref["timing"]["train_steps"]
     a, b = (torch.load(CheckpointFolder(f / "checkpoints").latest(), weights_only=False)["state_dict"]
             for f in (tmp_path / "ref", resumed))  # fmt: skip
