@@ -79,18 +79,14 @@ def training_code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def _base_lr(cfg: DictConfig) -> float:
-    """The base stage's learning rate: `base.lr`, else the stream's `optimizer.lr`."""
-    return cfg.optimizer.lr if cfg.base.get("lr") is None else cfg.base.lr
-
-
 def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
     """The base stage's cached weights: the key covers everything that changes them."""
     if not cfg.base.get("cache", False):
         return None
     trainer = {k: v for k, v in cfg.trainer.items() if k not in _DISPLAY_ONLY}
     optimizer = OmegaConf.to_container(cfg.optimizer, resolve=True)
-    optimizer["lr"] = _base_lr(cfg)  # the rate the base stage trains with, whichever option set it
+    if cfg.base.get("lr") is not None:
+        optimizer["lr"] = cfg.base.lr  # the rate the base stage trains at, not the stream's
     key = {
         "model": cfg.model, "tasks": {n: cfg.stream.tasks[n] for n in names},
         "base": {k: v for k, v in cfg.base.items() if k != "lr"}, "optimizer": optimizer, "scheduler": cfg.scheduler,
@@ -356,7 +352,7 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False) -> 
         if cfg.base.steps > 0 and resume_from is None:  # a checkpoint's weights include the base stage
             names = list(cfg.base.tasks or cfg.stream.order)
             base_tasks = [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
-            cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names), _base_lr(cfg), writer)
+            cached = base_stage(loop, base_tasks, cfg.base.steps, _base_cache_file(cfg, names), cfg.base.get("lr"), writer)
             log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")
         R = loop.run(resume_from)
         merges = evaluate_merges(loop, methods, weights) if methods else []
