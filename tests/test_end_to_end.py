@@ -12,9 +12,11 @@ pytestmark = pytest.mark.slow
 
 
 def test_run_writes_matrix_metrics_plot_config_and_offline_wandb_run(tmp_path):
-    proc = cl_run(tmp_path, *QUICK, "stream.order=[shift,copy,reverse]", "seed=3")
+    proc = cl_run(tmp_path, *QUICK, "stream.order=[shift,copy,reverse]", "seed=3", env={"OMP_NUM_THREADS": "1"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
+    assert out["compute"]["torch_threads"] == 1  # what decides the last bits, beside the versions
+    assert out["compute"]["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
     R = np.array(out["R"])
     assert out["tasks"] == out["trained_tasks"] == ["shift", "copy", "reverse"]
     assert R.shape == (4, 3) and ((R >= 0) & (R <= 1)).all()

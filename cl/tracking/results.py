@@ -32,6 +32,17 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def compute_environment() -> dict:
+    """What sets a run's last bits beside code, config and seed: the CPU kernels torch picked for
+    this machine's instruction set, torch's thread count, and the GPU if one is visible."""
+    import torch
+
+    env = {"cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch_threads": torch.get_num_threads()}
+    if torch.cuda.is_available():
+        env["cuda_device"] = torch.cuda.get_device_name()
+    return env
+
+
 def git_commit(cwd: Path | None = None) -> str | None:
     """The commit of the checkout `cl` runs from (with '-dirty' if it has changes), if any."""
     where = cwd or Path(__file__).resolve().parent
@@ -85,6 +96,7 @@ def write_results(
         "metrics": metrics,
         "seed": seed,
         "versions": package_versions(),
+        "compute": compute_environment(),
         "git_commit": git_commit(),
         "peak_rss_mb": round(peak_memory_mb(), 1),
         **(extra or {}),
