@@ -194,12 +194,37 @@ def check_checkpoint(checkpoint: DictConfig) -> None:
         raise ConfigError(f"checkpoint.keep must be a positive integer (how many checkpoints to keep), got {keep!r}")
 
 
+def _sharded_strategy(trainer: DictConfig) -> str | None:
+    """The trainer's strategy, as named ("fsdp") or by class (FSDPStrategy), if it is FSDP or
+    DeepSpeed (which act inside every forward pass and run on GPUs only); else None."""
+    strategy = trainer.get("strategy") or ""
+    name = str(strategy.get("_target_", "") if isinstance(strategy, DictConfig) else strategy).rsplit(".", 1)[-1]
+    return name if any(kind in name.lower() for kind in ("fsdp", "deepspeed")) else None
+
+
+def check_sharding(cfg: DictConfig) -> None:
+    """An objective whose processes call the model unequally often would hang FSDP and DeepSpeed,
+    which act inside every forward pass (gathering sharded weights, setting up the gradient
+    reduction); the objective class is imported only under them."""
+    name = _sharded_strategy(cfg.trainer)
+    if name is None:
+        return
+    from hydra.utils import get_class
+
+    objective = get_class(cfg.objective._target_)
+    if not objective.equal_model_calls:
+        raise ConfigError(
+            f"objective {objective.__name__} cannot train under {name} yet: its processes call the model unequally "
+            "often within a step (one whose rollouts kept no group joins without a forward pass), and the "
+            "strategy acts inside every forward, so the run would hang; use trainer=ddp"
+        )
+
+
 def check_accelerator(trainer: DictConfig) -> None:
     """A GPU asked for must be there (this imports torch: after the cheap checks)."""
     wanted = str(trainer.get("accelerator", "auto"))
-    strategy = trainer.get("strategy") or ""
-    name = str(strategy.get("_target_", "") if isinstance(strategy, DictConfig) else strategy).rsplit(".", 1)[-1]
-    if wanted == "cpu" and any(kind in name.lower() for kind in ("fsdp", "deepspeed")):
+    name = _sharded_strategy(trainer)
+    if wanted == "cpu" and name:
         raise ConfigError(f"trainer.strategy {name} runs on GPUs only (trainer.accelerator=gpu); for several CPU "
                           "processes use trainer=ddp trainer.accelerator=cpu trainer.precision=32-true")  # fmt: skip
     if wanted not in ("gpu", "cuda", "mps"):
@@ -263,6 +288,7 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_eval(cfg.eval)
     check_checkpoint(cfg.checkpoint)
     check_report_metric(cfg.report_metric)
+    check_sharding(cfg)
     check_accelerator(cfg.trainer)
     check_parts(cfg)
     check_harness(cfg)

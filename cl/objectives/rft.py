@@ -174,6 +174,9 @@ class RFT(Objective):
     """
 
     language_only = True  # it samples text completions
+    # A process whose rollouts kept no group joins a step with a zero loss and no forward pass, and
+    # the number of calls of the log-probability pass depends on the completions' length.
+    equal_model_calls = False
 
     def __init__(
         self,
