@@ -1,6 +1,7 @@
 """A small Hydra multirun, every job with its own offline W&B run, then `cl-report` over it."""
 import csv
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -66,12 +67,35 @@ def test_report_names_skipped_runs(tmp_path, capsys):
     assert "| default | 2 |" in out
 
 
-def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float, R=((0, 0), (1, 0), (0.5, 1))) -> None:
+def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float, R=((0, 0), (1, 0), (0.5, 1)),
+             extra: dict | None = None) -> None:  # fmt: skip
     (folder / ".hydra").mkdir(parents=True)
     (folder / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump([*overrides, f"seed={seed}"]))
     metrics = {**dict.fromkeys(["acc", "avg_inc_acc", "bwt", "fwt", "forgetting"], 0.1 * seed), "learning_acc": learning_acc}
     (folder / "results.json").write_text(json.dumps({"seed": seed, "tasks": ["x", "y"], "trained_tasks": ["x", "y"],
-                                                     "R": R, "metrics": metrics}))  # fmt: skip
+                                                     "R": R, "metrics": metrics, **(extra or {})}))  # fmt: skip
+
+
+def test_report_says_what_computed_the_runs_and_warns_when_they_mix_environments(tmp_path, capsys):
+    from cl.cli import report_main
+
+    versions = {"torch": "2.14.1", "transformers": "5.24.0", "lightning": "2.6.6", "numpy": "2.4.6"}
+    avx512 = {"versions": versions, "compute": {"cpu_capability": "AVX512", "torch_threads": 1}}
+    gpu = {"versions": versions, "compute": {"cpu_capability": "AVX2", "torch_threads": 8, "cuda_device": "NVIDIA H200"}}
+    for seed, extra in enumerate([avx512, avx512, gpu, {"versions": versions}]):
+        fake_run(tmp_path / f"run{seed}", seed, [], 0.9, extra=extra)
+    report_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    libraries = "torch 2.14.1, transformers 5.24.0, lightning 2.6.6"
+    assert f"- {libraries}; AVX512 CPU kernels, 1 thread(s): 2 run(s)" in out
+    assert f"- {libraries}; AVX2 CPU kernels, 8 thread(s), GPU NVIDIA H200: 1 run(s)" in out
+    assert f"- {libraries}; machine not recorded: 1 run(s)" in out
+    assert "These runs come from 3 environments" in out
+    for folder in ("run2", "run3"):
+        shutil.rmtree(tmp_path / folder)
+    report_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert f"- {libraries}; AVX512 CPU kernels, 1 thread(s): 2 run(s)" in out and "environments" not in out
 
 
 def test_report_lists_every_seed_and_flags_runs_that_learned_far_less_or_ended_below_row_0(tmp_path, capsys):

@@ -5,7 +5,8 @@ run writes and what it shows: hydra.*, paths.*, logger, the progress bar), so
 the seeds of one configuration are averaged together. Every seed's values are listed too, and a
 run that learned far less than the other seeds of its configuration, or ended below row 0 of R
 on every task (a collapsed policy, a diverged run), is flagged there and counted in the
-summary, not averaged in silently.
+summary, not averaged in silently. The environments that computed the runs (library versions,
+CPU kernels, threads, GPU) are counted last, with a warning when a report mixes them.
 """
 from __future__ import annotations
 
@@ -42,6 +43,21 @@ class Run:
     flag: str = ""  # why this run stands out from the other seeds of its configuration
     merges: tuple = ()  # results.json's merged models of this run (cl.merging.evaluate)
     independent: bool = False  # R of single-task runs side by side (cl-merge --independent): only its merges report
+    environment: str = ""  # what computed it (run_environment): runs agree to the last digit only within one
+
+
+def run_environment(res: dict) -> str:
+    """What computed a run, from its results.json: the versions of the libraries that decide its
+    numbers and the machine's kernels, threads and GPU (`compute`, recorded since 0d7f34f)."""
+    versions = res.get("versions", {})
+    libraries = ", ".join(f"{name} {versions[name]}" for name in ("torch", "transformers", "lightning") if name in versions)
+    compute = res.get("compute")
+    if compute is None:
+        machine = "machine not recorded"
+    else:
+        machine = f"{compute['cpu_capability']} CPU kernels, {compute['torch_threads']} thread(s)"
+        machine += f", GPU {compute['cuda_device']}" if "cuda_device" in compute else ""
+    return f"{libraries}; {machine}" if libraries else machine
 
 
 def configuration_overrides(overrides: list[str]) -> list[str]:
@@ -76,7 +92,8 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             skipped.append((folder, f"failed: {status.get('reason', 'no reason recorded')}"))
             continue
         runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"],
-                        merges=tuple(res.get("merges", ())), independent=res.get("kind") == "independent"))  # fmt: skip
+                        merges=tuple(res.get("merges", ())), independent=res.get("kind") == "independent",
+                        environment=run_environment(res)))  # fmt: skip
     if runs:
         streams = defaultdict(list)
         for run in runs:
@@ -100,7 +117,8 @@ def merged_runs(runs: list[Run]) -> list[Run]:
             R = run.R.copy()
             R[-1] = merge["row"]
             config = f"merged: {merge['label']}" if run.config == "default" else f"{run.config} | merged: {merge['label']}"
-            out.append(Run(run.folder, config, run.seed, run.tasks, run.trained, R, merge["metrics"]))
+            out.append(Run(run.folder, config, run.seed, run.tasks, run.trained, R, merge["metrics"],
+                           environment=run.environment))  # fmt: skip
     return out
 
 
@@ -171,10 +189,23 @@ def per_seed_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
     return header, body
 
 
+def environment_lines(runs: list[Run]) -> list[str]:
+    """What computed the runs, with how many each; a warning when they were computed in more
+    than one environment (their last digits then differ for reasons other than the config)."""
+    counts: dict[str, int] = defaultdict(int)
+    for run in runs:
+        counts[run.environment] += 1
+    lines = ["", "Computed with:", ""] + [f"- {env}: {n} run(s)" for env, n in sorted(counts.items())]
+    if len(counts) > 1:
+        lines += ["", f"These runs come from {len(counts)} environments: the same configuration and seed agree "
+                      "to the last digit only within one."]  # fmt: skip
+    return lines
+
+
 def write_tables(summary, runs: list[Run], out: Path) -> None:
     header, body = _rows(summary, runs)
     seed_header, seed_body = per_seed_rows(runs)
-    md = _markdown(header, body) + ["", "Per seed:", ""] + _markdown(seed_header, seed_body)
+    md = _markdown(header, body) + ["", "Per seed:", ""] + _markdown(seed_header, seed_body) + environment_lines(runs)
     write_text(out / "summary.md", "\n".join(md) + "\n")
     with atomic_path(out / "per_seed.csv") as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows([seed_header, *seed_body])
