@@ -6,7 +6,7 @@ import json
 import sys
 from pathlib import Path
 
-from cl.tracking.atomic import write_text
+from cl.tracking.atomic import strict_json, write_text
 from cl.tracking.dashboard import SCOPES, DashboardError, create, dashboard_spec, workspace
 
 SPEC_NAME = "wandb_dashboard.json"
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
             _create(spec)
             return
         out = args.out or args.dir / SPEC_NAME
-        write_text(out, json.dumps(spec, indent=1) + "\n")
+        write_text(out, strict_json(spec, indent=1) + "\n")
     except DashboardError as err:
         print(f"cl-dashboard: error: {err}", file=sys.stderr)
         sys.exit(2)

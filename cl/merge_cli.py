@@ -24,7 +24,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from cl.cli import CONF_DIR, build_loop, build_tasks, merge_methods
 from cl.config_checks import ConfigError
 from cl.merging.weights import START, TaskWeights, task_key
-from cl.tracking.atomic import write_text
+from cl.tracking.atomic import strict_json, write_text
 
 log = logging.getLogger("cl")
 
@@ -105,7 +105,7 @@ def merge_run(folder: Path, combinations: list[list[str]]) -> list[dict]:
     methods = _methods(combinations, cfg.seed)
     loop = _loop(cfg, folder)
     loop.R = np.array(results["R"], dtype=float)
-    loop.general_ppl = list(results.get("general", {}).get("ppl", []))
+    loop.general_ppl = np.array(results.get("general", {}).get("ppl", []), dtype=float).tolist()  # null: NaN
     records = evaluate_merges(loop, methods, TaskWeights(folder / "weights"))
     _add_merges(folder, results, records)
     return records
@@ -114,7 +114,7 @@ def merge_run(folder: Path, combinations: list[list[str]]) -> list[dict]:
 def _add_merges(folder: Path, results: dict, records: list[dict]) -> None:
     kept = {r["label"]: r for r in results.get("merges", [])}
     kept.update({r["label"]: r for r in records})
-    write_text(folder / "results.json", json.dumps({**results, "merges": list(kept.values())}, indent=2))
+    write_text(folder / "results.json", strict_json({**results, "merges": list(kept.values())}))
 
 
 class IndependentWeights(TaskWeights):

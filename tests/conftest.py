@@ -1,3 +1,4 @@
+import json
 import os
 import warnings
 
@@ -7,6 +8,34 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WANDB_MODE", "offline")
 os.environ.setdefault("WANDB_SILENT", "true")
 warnings.filterwarnings("ignore", ".*does not have many workers.*")
+
+
+def _refuse(token: str):
+    raise ValueError(f"{token} is not JSON")
+
+
+def strict_loads(text: str):
+    """json.loads as jq and JavaScript read JSON: NaN, Infinity and -Infinity are errors."""
+    return json.loads(text, parse_constant=_refuse)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """After a test that passed with a tmp_path: every results.json in it holds no NaN or
+    Infinity (a file that is no JSON at all is a placeholder the test wrote itself)."""
+    outcome = yield
+    tmp_path = item.funcargs.get("tmp_path")
+    for path in tmp_path.rglob("results.json") if tmp_path else ():
+        text = path.read_text()
+        try:
+            json.loads(text)
+        except ValueError:
+            continue
+        try:
+            strict_loads(text)
+        except ValueError as err:
+            pytest.fail(f"{path} is not strict JSON: {err}")
+    return outcome
 
 
 @pytest.fixture

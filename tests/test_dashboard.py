@@ -1,5 +1,6 @@
 """`cl-dashboard`: the W&B workspace of finished runs names only keys those runs logged."""
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,41 @@ def test_every_panel_reads_a_key_the_run_logged(sweep, tmp_path):
     assert {"ppl", "ppl_ratio"} <= {p["title"] for p in sections["Each task across the stream"]}
     assert {"train/loss", "train/grad_norm"} <= {p["title"] for p in sections["Training"]}
     assert spec["scope"] == "run" and spec["filter"] == {"key": "ID", "value": spec["runs"][0]}
-    assert run.glob(f"wandb/offline-run-*-{spec['runs'][0]}")  # the filter names this run's W&B id
+    assert len(list(run.glob(f"wandb/offline-run-*-{spec['runs'][0]}"))) == 1  # the filter names this run's W&B id
+
+
+def _panel_keys(spec: dict, section: str) -> list[list[str]]:
+    return [p["keys"] for s in spec["sections"] if s["name"].startswith(section) for p in s["panels"]]
+
+
+@pytest.mark.slow
+def test_panels_only_for_keys_logged_to_wandb_not_for_merges_cl_merge_added_later(sweep, tmp_path):
+    """cl-merge writes results.json only: its merges get no panel. Nor do a held-out task's continual
+    curve (continual evaluation scores the trained tasks) and a retention without a value at any row."""
+    from cl.merge_cli import main as merge_main
+    from cl.tracking.dashboard import dashboard_spec, spec_keys
+
+    proc = cl_run(tmp_path, "stream.order=[reverse,copy]", "stream.held_out=[sort]", *QUICK, "eval.every_n_steps=2",
+                  "eval.subset=10", "checkpoint.task_weights=true")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    shutil.copytree(sweep / "1", tmp_path / "merged")  # trained with merge=task_arithmetic
+    for run in (tmp_path / "run", tmp_path / "merged"):
+        merge_main([str(run), "merge=ties"])
+    res = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert res["merges"] and res["general"]["held_out_retention"] == [None, None, None]
+    spec = dashboard_spec(tmp_path / "run")
+    keys, config, _ = wandb_logged(tmp_path / "run")
+    assert spec_keys(spec) <= keys | _dotted(config), sorted(spec_keys(spec) - keys - _dotted(config))
+    assert not _panel_keys(spec, "Merged models") and not any(k.startswith("merge/") for k in keys)
+    assert _panel_keys(spec, "Stability gap") == [["continual/reverse"], ["continual/copy"], ["continual/training"]]
+    assert ["eval/held_out_acc"] in _panel_keys(spec, "Each task") and ["eval/sort/acc"] in _panel_keys(spec, "Each task")
+    assert ["eval/held_out_retention"] not in _panel_keys(spec, "Each task")
+    spec = dashboard_spec(tmp_path / "merged")  # its own merge logged to W&B, cl-merge's ties not
+    keys, config, _ = wandb_logged(tmp_path / "merged")
+    assert spec_keys(spec) <= keys | _dotted(config), sorted(spec_keys(spec) - keys - _dotted(config))
+    merged = _panel_keys(spec, "Merged models")
+    assert merged[0] == ["merge/rows"] and ["merge/task_arithmetic/acc"] in merged
+    assert not any("ties" in k for keys_ in merged for k in keys_)
 
 
 @pytest.mark.slow

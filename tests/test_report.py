@@ -124,6 +124,23 @@ def test_report_lists_every_seed_and_flags_runs_that_learned_far_less_or_ended_b
     assert float(summary["objective=rft"]["learning_acc_mean"]) == pytest.approx((0.9 + 0.85 + 0.88 + 0.3) / 4)
 
 
+def test_report_averages_the_seeds_that_have_a_value_and_says_how_many(tmp_path, capsys):
+    """A null metric in results.json (strict JSON's NaN, e.g. min-ACC of a one-task stream) is missing,
+    not zero and not a crash: the mean is over the seeds with a value, "n/a" when none has one."""
+    from cl.cli import report_main
+
+    for seed, (min_acc, wf) in enumerate([(0.4, None), (None, None), (0.7, None)]):
+        fake_run(tmp_path / f"run{seed}", seed, [], 0.9, extra={"metrics": {
+            **dict.fromkeys(["acc", "avg_inc_acc", "bwt", "fwt", "forgetting", "learning_acc"], 0.5),
+            "min_acc": min_acc, "wc_acc": 0.3, "wf": wf}})  # fmt: skip
+    report_main([str(tmp_path)])
+    out = capsys.readouterr().out
+    assert "| default | 3 | 0.500 ± 0.000 |" in out
+    assert "| 0.550 ± 0.150 (2 of 3 seeds) | 0.300 ± 0.000 | n/a |" in out  # min_acc, wc_acc, wf
+    (row,) = csv.DictReader(open(tmp_path / "report" / "summary.csv"))
+    assert row["seeds"] == "3" and float(row["min_acc_mean"]) == pytest.approx(0.55) and row["wf_mean"] == "nan"
+
+
 def test_optuna_search_returns_the_reported_metric(tmp_path):
     sweep = tmp_path / "optuna"
     proc = cl_run(tmp_path, "--multirun", "--config-dir", str(Path(__file__).parents[1] / "sweeps"), "+sweep=optuna_ewc",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from cl.tracking.atomic import finite_number
 
 GROUP_KEY = "setup.configuration"  # W&B config key: the run's overrides but seed (cl-report's configuration)
 SCOPES = ("run", "group", "project")
@@ -68,30 +69,42 @@ def _union(lists) -> list[str]:
     return list(dict.fromkeys(k for keys in lists for k in keys))
 
 
-def _sections(results: list[dict], train_keys: list[str]) -> list[dict]:
-    """The panels of the dashboard, each from keys that at least one of the runs logged."""
+def _logged_merges(result: dict, config: dict) -> list[dict]:
+    """The merged models the run logged to W&B: those of its own config (`merge/<config name>/...`);
+    those cl-merge added later (keyed by their label) are in results.json only."""
+    return [m for m in result.get("merges", []) if m["key"] in (config.get("merge") or {})]
+
+
+def _sections(results: list[dict], configs: list[dict], train_keys: list[str]) -> list[dict]:
+    """The panels of the dashboard, each from keys that at least one of the runs logged (cl.tracking.wandb_run):
+    R and the metrics when a run finished, a general column at the rows where it has a value (cl.loop), a
+    continual curve for each trained task it reached, the merges of its config."""
     tasks = _union(r["tasks"] for r in results)
     metrics = _union(r["metrics"] for r in results)
+    general = _union([k for k, col in r.get("general", {}).items() if any(map(finite_number, col))] for r in results)
+    seen = _union(r["trained_tasks"][: max(len(p["acc"]) for p in r["continual"]["points"])]
+                  for r in results if r.get("continual"))  # fmt: skip
+    matrix = [{"kind": "table", "title": "R", "keys": ["cl/R"]},
+              {"kind": "media", "title": "R heatmap", "keys": ["cl/R_heatmap"]}]
     sections = [
         {"name": "Forgetting metrics (mean and std over seeds per configuration)",
          "panels": [_bars(m, [f"cl/{m}"]) for m in metrics]},
-        {"name": "Accuracy matrix R (per run)",
-         "panels": [{"kind": "table", "title": "R", "keys": ["cl/R"]}, {"kind": "media", "title": "R heatmap", "keys": ["cl/R_heatmap"]}]},
+        {"name": "Accuracy matrix R (per run)", "panels": matrix if metrics else []},
         {"name": "Each task across the stream (rows of R)",
          "panels": [_lines(t, "cl/row", [f"eval/{t}/acc"]) for t in tasks]
-         + [_lines(k, "cl/row", [f"eval/{k}"]) for k in _union(r.get("general", {}) for r in results)]},
+         + [_lines(k, "cl/row", [f"eval/{k}"]) for k in general]},
         {"name": "Training", "panels": [_lines(k, "train/global_step", [k]) for k in train_keys]},
     ]  # fmt: skip
-    if any(r.get("continual") for r in results):
-        panels = [_lines(t, "continual/step", [f"continual/{t}"]) for t in tasks]
+    if seen:
+        panels = [_lines(t, "continual/step", [f"continual/{t}"]) for t in seen]
         sections.append({"name": "Stability gap (continual evaluation)",
                          "panels": [*panels, _lines("task being trained", "continual/step", ["continual/training"])]})
-    merges = _union([m["key"] for m in r.get("merges", [])] for r in results)
+    merges = [m for r, c in zip(results, configs) for m in _logged_merges(r, c)]
     if merges:
-        merged = _union(m["metrics"] for r in results for m in r.get("merges", []))
+        bars = [_bars(f"merged {k}", _union([f"merge/{m['key']}/{k}"] for m in merges if k in m["metrics"]))
+                for k in _union(m["metrics"] for m in merges)]  # fmt: skip
         sections.append({"name": "Merged models",
-                         "panels": [{"kind": "table", "title": "merged rows", "keys": ["merge/rows"]}]
-                         + [_bars(f"merged {k}", [f"merge/{name}/{k}" for name in merges]) for k in merged]})  # fmt: skip
+                         "panels": [{"kind": "table", "title": "merged rows", "keys": ["merge/rows"]}, *bars]})
     return [s for s in sections if s["panels"]]
 
 
@@ -136,7 +149,7 @@ def dashboard_spec(path: Path, scope: str | None = None, name: str | None = None
         "filter": filters,
         "runs": ids,
         "online": modes == {"online"},
-        "sections": _sections(results, _union(_train_keys(f) for f in folders)),
+        "sections": _sections(results, configs, _union(_train_keys(f) for f in folders)),
     }
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 from collections import defaultdict
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ import numpy as np
 import yaml
 
 from cl.evaluation.matrix import METRICS
-from cl.tracking.atomic import atomic_path, write_text
+from cl.tracking.atomic import atomic_path, finite_number, write_text
 
 GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
 CONTINUAL_METRICS = ("min_acc", "wc_acc", "wf")  # cl.evaluation.stability, where every run has them
@@ -154,14 +155,18 @@ def metric_names(runs: list[Run]) -> list[str]:
     return [*METRICS, *(m for m in (*GENERAL_METRICS, *CONTINUAL_METRICS) if m in extra), *harness]
 
 
+def _stats(values: list) -> tuple[float, float, int]:
+    """Mean, population std (ddof 0) and number of the values present (a null in results.json is
+    a metric with no value, e.g. min-ACC of a one-task stream); NaN, NaN, 0 when none is."""
+    present = [v for v in values if finite_number(v)]
+    return (float(np.mean(present)), float(np.std(present)), len(present)) if present else (math.nan, math.nan, 0)
+
+
 def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]:
-    """config -> metric -> (mean, std, number of seeds); std is the population std (ddof 0).
-    Flagged runs are in the mean: the tables say how many there are."""
+    """config -> metric -> (mean, std, number of seeds with a value). Flagged runs are in the
+    mean: the tables say how many there are."""
     names = metric_names(runs)
-    return {
-        config: {m: (float(np.mean(v := [r.metrics[m] for r in rs])), float(np.std(v)), len(rs)) for m in names}
-        for config, rs in sorted(by_config(runs).items())
-    }
+    return {c: {m: _stats([r.metrics[m] for r in rs]) for m in names} for c, rs in sorted(by_config(runs).items())}
 
 
 def _seeds(config: str, n: int, runs: list[Run]) -> str:
@@ -169,10 +174,16 @@ def _seeds(config: str, n: int, runs: list[Run]) -> str:
     return f"{n} ({flagged} flagged)" if flagged else str(n)
 
 
+def _cell(stats: tuple[float, float, int], seeds: int) -> str:
+    """mean ± std, with how many of the seeds had a value when not all did ("n/a": none)."""
+    mean, std, n = stats
+    return "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}" + (f" ({n} of {seeds} seeds)" if n < seeds else "")
+
+
 def _rows(summary, runs):
     names = list(next(iter(summary.values())))
     header = ["configuration", "seeds", *names]
-    body = [[c, _seeds(c, next(iter(ms.values()))[2], runs), *(f"{ms[m][0]:.3f} ± {ms[m][1]:.3f}" for m in names)]
+    body = [[c, _seeds(c, ms["acc"][2], runs), *(_cell(ms[m], ms["acc"][2]) for m in names)]
             for c, ms in summary.items()]  # fmt: skip
     return header, body
 
@@ -214,7 +225,7 @@ def write_tables(summary, runs: list[Run], out: Path) -> None:
         names = header[2:]
         w.writerow(["configuration", "seeds", *(f"{m}_{s}" for m in names for s in ("mean", "std"))])
         for config, ms in summary.items():
-            w.writerow([config, next(iter(ms.values()))[2], *(f"{ms[m][i]:.6f}" for m in names for i in (0, 1))])
+            w.writerow([config, ms["acc"][2], *(f"{ms[m][i]:.6f}" for m in names for i in (0, 1))])
     esc = lambda t: t.replace("_", r"\_").replace("&", r"\&")  # noqa: E731
     tex = [r"\begin{tabular}{l" + "r" * (len(header) - 1) + "}", r"\toprule",
            " & ".join(esc(h) for h in header) + r" \\", r"\midrule"]  # fmt: skip

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import subprocess
 from functools import lru_cache
 from importlib import metadata
@@ -10,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cl.tracking.atomic import write_text
+from cl.tracking.atomic import strict_json, write_text
 
 PACKAGES = ("cl", "torch", "lightning", "transformers", "hydra-core", "omegaconf", "wandb", "numpy")
 
@@ -87,8 +86,9 @@ def write_results(
     seed: int,
     extra: dict | None = None,
 ) -> Path:
-    """Write results.json atomically (a reader never sees half a file). `extra` holds, among
-    others, `status`: {"state": "finished"} or {"state": "failed", "reason": ..., ...}."""
+    """Write results.json atomically (a reader never sees half a file) as strict JSON (a NaN
+    metric is null). `extra` holds, among others, `status`: {"state": "finished"} or
+    {"state": "failed", "reason": ..., ...}."""
     payload = {
         "tasks": tasks,
         "trained_tasks": trained,
@@ -102,5 +102,5 @@ def write_results(
         **(extra or {}),
     }
     path = Path(run_dir) / "results.json"
-    write_text(path, json.dumps(payload, indent=2))
+    write_text(path, strict_json(payload))
     return path
