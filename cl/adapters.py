@@ -27,8 +27,10 @@ class NoAdapter:
     def wrap(self, model: torch.nn.Module) -> torch.nn.Module:
         return model
 
-    def before_task(self, model: torch.nn.Module, index: int) -> None:
-        """Called before task `index` is trained."""
+    def before_task(self, model: torch.nn.Module, index: int) -> torch.nn.Module:
+        """Called before task `index` is trained; returns the model to train (`model`, or one
+        built from it)."""
+        return model
 
     def after_task(self, model: torch.nn.Module, index: int, task_name: str) -> None:
         """Called once task `index` is trained."""
@@ -66,24 +68,13 @@ class LoRA(NoAdapter):
         return get_peft_model(model, config)
 
     def before_task(self, model, index):
+        """With across_tasks=merge, from the second task on: the adapter's update merged into the
+        base weights (peft's merge_and_unload) and a fresh adapter on top (A random, B zero),
+        so the model computes the same function."""
         if self.across_tasks == "merge" and index > 0:
-            merge_and_reset(model)
+            return self.wrap(model.merge_and_unload())
+        return model
 
     def after_task(self, model, index, task_name):
         if self.save_dir is not None:
             model.save_pretrained(self.save_dir / f"task{index}-{task_name}")
-
-
-def lora_layers(model: torch.nn.Module) -> list:
-    from peft.tuners.lora import LoraLayer
-
-    return [m for m in model.modules() if isinstance(m, LoraLayer)]
-
-
-@torch.no_grad()
-def merge_and_reset(model: torch.nn.Module, adapter: str = "default") -> None:
-    """Add each LoRA layer's update (alpha / rank) B A to its base weight and start the adapter
-    afresh (A random, B zero), so the model computes the same function with a new adapter."""
-    for layer in lora_layers(model):
-        layer.get_base_layer().weight += layer.get_delta_weight(adapter)
-        layer.reset_lora_parameters(adapter, init_lora_weights=True)

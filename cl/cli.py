@@ -18,7 +18,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from cl.config_checks import ConfigError, check_config, is_classification
+from cl.config_checks import ConfigError, check_added_keys, check_config, is_classification
 from cl.distributed import is_rank_zero
 from cl.resume import LOCK, check_overrides, comparable, find_unfinished, hold_run_lock, is_unfinished, saved_config
 from cl.streams.task import TaskDataError
@@ -39,16 +39,27 @@ def _task_group() -> list[str]:
     return GlobalHydra.instance().config_loader().get_group_options("task")
 
 
+def _is_group(name: str) -> bool:
+    """Whether `name` is a config group (experiment, model, a user's own) on the search path,
+    hydra.searchpath included."""
+    hydra_cfg = HydraConfig.get() if HydraConfig.initialized() else None
+    where = {"config_name": hydra_cfg.job.config_name, "overrides": list(hydra_cfg.overrides.hydra)} if hydra_cfg else {}
+    return bool(GlobalHydra.instance().config_loader().get_group_options(name, **where))
+
+
 def _complete_stream(cfg: DictConfig) -> None:
-    """Load tasks named in stream.order/held_out but not in stream.tasks from the task group (a
-    benchmark stream's tasks come from its benchmark)."""
-    if is_classification(cfg.stream):
-        return
-    wanted = list(cfg.stream.order) + list(cfg.stream.held_out or [])
+    """Give the optional keys a user's stream config may leave out their defaults (held_out: none;
+    tasks: none of its own; a benchmark stream's order: every experience), and load tasks named in
+    stream.order/held_out but not in stream.tasks from the task group (a benchmark stream's tasks
+    come from its benchmark)."""
     with open_dict(cfg):
-        if cfg.stream.tasks is None:
+        cfg.stream.setdefault("held_out", [])
+        if is_classification(cfg.stream):
+            cfg.stream.setdefault("order", None)
+            return
+        if cfg.stream.get("tasks") is None:
             cfg.stream.tasks = {}
-        for name in wanted:
+        for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]:
             if name not in cfg.stream.tasks:
                 task = hydra.compose(config_name=f"task/{name}")
                 cfg.stream.tasks[name] = task.task if "task" in task else task
@@ -88,7 +99,7 @@ def _base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
     if cfg.base.get("lr") is not None:
         optimizer["lr"] = cfg.base.lr  # the rate the base stage trains at, not the stream's
     key = {
-        "model": cfg.model, "tasks": {n: cfg.stream.tasks[n] for n in names},
+        "model": cfg.model, "adapter": cfg.adapter, "tasks": {n: cfg.stream.tasks[n] for n in names},
         "base": {k: v for k, v in cfg.base.items() if k != "lr"}, "optimizer": optimizer, "scheduler": cfg.scheduler,
         "batch_size": cfg.train.batch_size, "seed": cfg.seed, "trainer": trainer, "code": training_code_version(),
     }  # fmt: skip
@@ -399,6 +410,7 @@ def main(cfg: DictConfig) -> float:
     """Run one experiment; returns `report_metric` (the sweeper's objective, ACC by default)."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     try:
+        check_added_keys(cfg, list(HydraConfig.get().overrides.task), _is_group)
         check_config(cfg, _task_group())
         _complete_stream(cfg)
         resume_dir, cfg = _resume(cfg, run_dir)

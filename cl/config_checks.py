@@ -4,7 +4,9 @@ Each failure is one ConfigError naming the problem and the valid choices.
 """
 from __future__ import annotations
 
+from difflib import get_close_matches
 from pathlib import Path
+from typing import Callable
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
@@ -31,10 +33,10 @@ def check_stream(stream: DictConfig, task_group: list[str]) -> None:
     if is_classification(stream):
         check_benchmark_stream(stream)
         return
-    order, known = list(stream.order or []), set(stream.tasks or {}) | set(task_group)
+    order, known = list(stream.get("order") or []), set(stream.get("tasks") or {}) | set(task_group)
     if not order:
         raise ConfigError(f"stream.order is empty: list at least one task. Available tasks: {_choices(known)}")
-    for where, names in (("stream.order", order), ("stream.held_out", list(stream.held_out or []))):
+    for where, names in (("stream.order", order), ("stream.held_out", list(stream.get("held_out") or []))):
         unknown = [n for n in names if n not in known]
         if unknown:
             raise ConfigError(f"unknown task '{unknown[0]}' in {where}. Available tasks: {_choices(known)}")
@@ -91,7 +93,6 @@ def check_numbers(cfg: DictConfig) -> None:
             raise ConfigError(f"train.{key} must be a positive integer, got {value!r}")
     if cfg.base.steps < 0:
         raise ConfigError(f"base.steps must be >= 0 (0 turns the base stage off), got {cfg.base.steps}")
-    check_batch_layout(cfg.train.batch_size, cfg.trainer)
 
 
 def batch_split_problem(batch_size: int, accumulate: int, processes: int) -> str | None:
@@ -104,16 +105,75 @@ def batch_split_problem(batch_size: int, accumulate: int, processes: int) -> str
             f"choose a multiple of {accumulate * processes}")  # fmt: skip
 
 
+def _positive_count(value) -> int | None:
+    """An int > 0, or a string of one ("2"), as a number; else None."""
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def _accelerator(trainer: DictConfig) -> str:
+    """cpu, cuda or mps: what Lightning runs trainer.accelerator on (auto and gpu pick MPS, then
+    CUDA, as Lightning does; auto falls back to cpu). A device asked for must be there. This
+    imports torch unless cpu is asked for."""
+    wanted = str(trainer.get("accelerator", "auto"))
+    if wanted == "cpu":
+        return "cpu"
+    if wanted not in ("auto", "gpu", "cuda", "mps"):
+        raise ConfigError(f"trainer.accelerator '{wanted}' is not one cl runs on; choose auto, cpu, gpu, cuda or mps")
+    import torch
+
+    found = {"mps": torch.backends.mps.is_available(), "cuda": torch.cuda.is_available()}
+    kinds = [k for k in ("mps", "cuda") if found[k] and wanted in (k, "gpu", "auto")]
+    if not kinds and wanted != "auto":
+        raise ConfigError(f"trainer.accelerator={wanted} but this machine has no such device; use trainer.accelerator=cpu (or auto)")
+    return kinds[0] if kinds else "cpu"
+
+
+def _device_count(devices, trainer: DictConfig) -> int:
+    """Processes per node for trainer.devices, parsed as Lightning parses it for the accelerator
+    (CPUAccelerator.parse_devices: a positive int or "auto", one; CUDAAccelerator.parse_devices:
+    a count, -1 or "auto" for every GPU, or GPU indices as a list or "0,1")."""
+    count = _positive_count(devices)
+    if count:
+        return count
+    accelerator = _accelerator(trainer)
+    if accelerator == "cpu":
+        if devices == "auto":
+            return 1
+        found = " (trainer.accelerator=auto found no GPU)" if trainer.get("accelerator", "auto") == "auto" else ""
+        raise ConfigError(f"trainer.devices={devices!r} is not valid on CPU{found}: Lightning runs a positive integer "
+                          "number of CPU processes, e.g. trainer.devices=2")  # fmt: skip
+    if devices in ("auto", -1, "-1"):
+        import torch
+
+        return torch.cuda.device_count() if accelerator == "cuda" else 1  # one MPS device at most
+    ids = devices
+    if isinstance(devices, str) and "," in devices:  # "0,1" (a string without a comma is a count)
+        ids = [int(i) if i.strip().isdigit() else None for i in devices.split(",") if i]
+    if isinstance(ids, (list, ListConfig)) and ids and all(type(i) is int and i >= 0 for i in ids) and len(set(ids)) == len(ids):
+        return len(ids)
+    raise ConfigError(f"trainer.devices={devices!r} is not valid on {accelerator}: give a number of GPUs, -1 or auto "
+                      "(every GPU), or distinct GPU indices such as [0,1]")  # fmt: skip
+
+
 def _process_count(trainer: DictConfig) -> int:
-    """Processes of a run: devices x nodes where both are given as numbers, else 1."""
-    devices, nodes = trainer.get("devices", 1), trainer.get("num_nodes", 1)
-    return devices * nodes if isinstance(devices, int) and isinstance(nodes, int) else 1
+    """Processes of a run as Lightning counts them: devices per node x trainer.num_nodes."""
+    nodes = trainer.get("num_nodes", 1)
+    if isinstance(nodes, bool) or not isinstance(nodes, int) or nodes < 1:
+        raise ConfigError(f"trainer.num_nodes must be a positive integer, got {nodes!r}")
+    return _device_count(trainer.get("devices", "auto"), trainer) * nodes
 
 
-def check_batch_layout(batch_size: int, trainer: DictConfig) -> None:
-    """train.batch_size must split evenly into the accumulated micro-batches and the processes
-    (devices x nodes, where given as numbers)."""
-    problem = batch_split_problem(batch_size, trainer.get("accumulate_grad_batches", 1), _process_count(trainer))
+def check_trainer(cfg: DictConfig) -> None:
+    """The strategy, the accelerator asked for (its device must be there) and the processes as
+    Lightning will read them, over which train.batch_size must split evenly with the accumulated
+    micro-batches (this may import torch: after the cheap checks)."""
+    trainer = cfg.trainer
+    check_strategy(trainer)
+    if str(trainer.get("accelerator", "auto")) != "auto":
+        _accelerator(trainer)  # raises when the device asked for is not there
+    problem = batch_split_problem(cfg.train.batch_size, trainer.get("accumulate_grad_batches", 1), _process_count(trainer))
     if problem:
         raise ConfigError(problem)
 
@@ -196,44 +256,19 @@ def check_checkpoint(checkpoint: DictConfig) -> None:
 
 def _sharded_strategy(trainer: DictConfig) -> str | None:
     """The trainer's strategy, as named ("fsdp") or by class (FSDPStrategy), if it is FSDP or
-    DeepSpeed (which act inside every forward pass and run on GPUs only); else None."""
+    DeepSpeed; else None."""
     strategy = trainer.get("strategy") or ""
     name = str(strategy.get("_target_", "") if isinstance(strategy, DictConfig) else strategy).rsplit(".", 1)[-1]
     return name if any(kind in name.lower() for kind in ("fsdp", "deepspeed")) else None
 
 
-def check_sharding(cfg: DictConfig) -> None:
-    """An objective whose processes call the model unequally often would hang FSDP and DeepSpeed,
-    which act inside every forward pass (gathering sharded weights, setting up the gradient
-    reduction); the objective class is imported only under them."""
-    name = _sharded_strategy(cfg.trainer)
-    if name is None:
-        return
-    from hydra.utils import get_class
-
-    objective = get_class(cfg.objective._target_)
-    if not objective.equal_model_calls:
-        raise ConfigError(
-            f"objective {objective.__name__} cannot train under {name} yet: its processes call the model unequally "
-            "often within a step (one whose rollouts kept no group joins without a forward pass), and the "
-            "strategy acts inside every forward, so the run would hang; use trainer=ddp"
-        )
-
-
-def check_accelerator(trainer: DictConfig) -> None:
-    """A GPU asked for must be there (this imports torch: after the cheap checks)."""
-    wanted = str(trainer.get("accelerator", "auto"))
+def check_strategy(trainer: DictConfig) -> None:
+    """Sharded training (FSDP, DeepSpeed) is refused until it is verified: cl's end-of-task weight
+    check and per-task saves assume every process holds whole weights."""
     name = _sharded_strategy(trainer)
-    if wanted == "cpu" and name:
-        raise ConfigError(f"trainer.strategy {name} runs on GPUs only (trainer.accelerator=gpu); for several CPU "
-                          "processes use trainer=ddp trainer.accelerator=cpu trainer.precision=32-true")  # fmt: skip
-    if wanted not in ("gpu", "cuda", "mps"):
-        return
-    import torch
-
-    found = torch.backends.mps.is_available() if wanted == "mps" else torch.cuda.is_available()
-    if not found:
-        raise ConfigError(f"trainer.accelerator={wanted} but this machine has no such device; use trainer.accelerator=cpu (or auto)")
+    if name:
+        raise ConfigError(f"trainer.strategy {name}: sharded training (FSDP, DeepSpeed) has not been verified in cl, "
+                          "so cl refuses it; train on several GPUs with trainer=ddp (data-parallel, tested)")  # fmt: skip
 
 
 def check_parts(cfg: DictConfig) -> None:
@@ -269,6 +304,7 @@ def check_parts(cfg: DictConfig) -> None:
                               "frozen: use it with adapter=none, or drop it")  # fmt: skip
         if adapter.name != "lora" and getattr(part, "needs_adapter", False):
             raise ConfigError(f"{key} adds a LoRA adapter per task: it needs adapter=lora (got adapter={adapter.name})")
+    check_compositions(built, cfg.trainer)
     merges = [key for key in built if key.startswith("merge.")]
     if merges and adapter.name != "none":
         raise ConfigError(f"{merges[0]} merges the model's own weights, which adapter={adapter.name} keeps frozen: "
@@ -276,6 +312,77 @@ def check_parts(cfg: DictConfig) -> None:
     if merges and _process_count(cfg.trainer) > 1:
         raise ConfigError(f"{merges[0]}: merges are evaluated in one process; train with several processes and "
                           "checkpoint.task_weights=true, then run `cl-merge <run folder> merge=...`; or drop merge=")  # fmt: skip
+
+
+def check_target_modules(cfg: DictConfig) -> None:
+    """adapter.target_modules must name modules of the model (peft matches a name against the end
+    of each module's qualified name: `q_proj` matches model.layers.0.self_attn.q_proj); checked on
+    the model built without weights (cl.models.skeleton), before any weights load."""
+    targets = cfg.adapter.get("target_modules")
+    if not targets:
+        return  # every linear layer of the blocks (peft's all-linear)
+    if not isinstance(targets, ListConfig) or not all(isinstance(t, str) for t in targets):
+        raise ConfigError(f"adapter.target_modules must be a list of module names such as [q_proj,v_proj], or null "
+                          f"(every linear layer of the blocks), got {targets!r}")  # fmt: skip
+    from cl.models.skeleton import linear_names, skeleton
+
+    model = skeleton(cfg.model)
+    if model is None:  # a builder of the user's own: peft checks the names when it wraps the model
+        return
+    names = [name for name, _ in model.named_modules()]
+    for target in targets:
+        if not any(name == target or name.endswith(f".{target}") for name in names):
+            label = cfg.model.get("path") or cfg.model._target_.rsplit(".", 1)[-1]
+            raise ConfigError(f"adapter.target_modules: no module of {label} is named '{target}'; its linear layers "
+                              f"are: {', '.join(linear_names(model))} (null: every one but the output layer)")  # fmt: skip
+
+
+def check_added_keys(cfg: DictConfig, overrides: list[str], is_group: Callable[[str], bool]) -> None:
+    """A `+key=value` override (not `+group=option`) must add a key that something reads: one
+    inside a config built by a constructor (a node with _target_: trainer, model, optimizer,
+    scheduler, adapter, objective, strategy.<name>, merge.<name>, ...) or a task under
+    stream.tasks. Anything else is a typo that would leave the default running without a word
+    (`++key=value` adds a key of the user's own regardless)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parsed = OverridesParser.create().parse_overrides(overrides)
+    added = {o.key_or_group: o.input_line for o in parsed if o.is_add() and not is_group(o.key_or_group)}
+    tree = OmegaConf.to_container(cfg, resolve=False)
+    for key, line in added.items():
+        path = key.split(".")
+        if path[:2] == ["stream", "tasks"] or any(_built(tree, path[:i]) for i in range(1, len(path))):
+            continue
+        raise ConfigError(_unread_key(tree, path, set(added), line))
+
+
+def _built(tree: dict, path: list[str]) -> bool:
+    """Whether the node at `path` is built by a constructor (has _target_)."""
+    for part in path:
+        tree = tree.get(part) if isinstance(tree, dict) else None
+    return isinstance(tree, dict) and "_target_" in tree
+
+
+def _only_added(node, path: list[str], added: set[str]) -> bool:
+    """Whether the node at `path` exists only because of `+` overrides (`added` keys)."""
+    if ".".join(path) in added:
+        return True
+    return isinstance(node, dict) and bool(node) and all(_only_added(v, [*path, k], added) for k, v in node.items())
+
+
+def _unread_key(tree: dict, path: list[str], added: set[str], line: str) -> str:
+    """The message for a `+` override that adds a key nothing reads: the first new part of its
+    path and the keys nearest it where it was added."""
+    where: list[str] = []
+    for part in path:
+        keys = [k for k, v in tree.items() if not _only_added(v, [*where, k], added)]
+        if part not in keys:
+            break
+        tree, where = tree[part], [*where, part]
+    near = get_close_matches(part, keys, n=3, cutoff=0.5)
+    place = f"under {'.'.join(where)}" if where else "at the top level of the config"
+    choices = f"the nearest keys there: {', '.join(near)}" if near else f"the keys there: {_choices(keys)}"
+    return (f"{line} adds '{part}' {place}, a key cl does not read; {choices} "
+            f"(a key of your own, read by your configs: ++{line.lstrip('+')})")
 
 
 def check_config(cfg: DictConfig, task_group: list[str]) -> None:
@@ -288,9 +395,9 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_eval(cfg.eval)
     check_checkpoint(cfg.checkpoint)
     check_report_metric(cfg.report_metric)
-    check_sharding(cfg)
-    check_accelerator(cfg.trainer)
+    check_trainer(cfg)
     check_parts(cfg)
+    check_target_modules(cfg)
     check_harness(cfg)
 
 
@@ -307,3 +414,24 @@ def check_harness(cfg: DictConfig) -> None:
     if unknown:
         raise ConfigError(f"eval.lm_eval.tasks: unknown harness task '{unknown[0]}'; cl ships cl_capitals_mc, the "
                           "harness lists its own with `lm-eval ls tasks`, your YAML folders go in eval.lm_eval.include_path")  # fmt: skip
+
+
+def check_compositions(built: dict, trainer: DictConfig) -> None:
+    """Pairs of parts (`built`: by config key) under which one would run and do nothing, or
+    something else than it says, are refused, naming both."""
+    adapter, accumulate = built["adapter"], trainer.get("accumulate_grad_batches", 1)
+    strategies = {key: part for key, part in built.items() if key.startswith("strategy.")}
+    for key, part in strategies.items():
+        if part.trains_new_parameters and getattr(adapter, "across_tasks", "shared") != "shared":
+            raise ConfigError(f"{key} trains a new adapter per task beside the earlier ones, and "
+                              f"adapter.across_tasks={adapter.across_tasks} would merge and re-initialise the adapter "
+                              "it keeps for task 0: use adapter.across_tasks=shared")  # fmt: skip
+        anchored = [other for other, p in strategies.items() if p.anchors_parameters]
+        if part.trains_new_parameters and anchored:
+            raise ConfigError(f"{anchored[0]} anchors the parameters trained in earlier tasks, and {key} freezes "
+                              "them once their task is done (each task trains a new adapter): the penalty would "
+                              f"stay 0; drop {anchored[0]} or {key}")  # fmt: skip
+        if part.reads_step_batch and accumulate > 1:
+            raise ConfigError(f"{key} keeps the examples of each optimizer step's batch, and with "
+                              f"trainer.accumulate_grad_batches={accumulate} it would see only the last micro-batch "
+                              "of each step: use accumulate_grad_batches=1 (a smaller train.batch_size if memory is short)")  # fmt: skip

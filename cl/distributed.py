@@ -8,6 +8,7 @@ adapters, base-stage cache, results, plots and the W&B run.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 
 # Where launchers put a process's rank: Lightning's script launcher LOCAL_RANK and NODE_RANK,
 # torchrun RANK, SLURM SLURM_PROCID (the variables Lightning reads, plus NODE_RANK).
@@ -28,9 +29,11 @@ def shard(items: list, rank: int, world: int) -> list:
 
 def share_batches(n_items: int, rank: int, world: int, batch_size: int) -> list[list[int]]:
     """Process `rank`'s share of `n_items` (`shard` of their indices) in batches of at most
-    `batch_size`, as many batches as the largest share needs on every process that has items
-    (a batch is halved where one is missing; impossible only for batches of 1): under FSDP
-    every process must call the model equally often. Alone, plain consecutive batches."""
+    `batch_size`, as many batches on every process as the largest share needs: every process
+    must call the model equally often (FSDP gathers weights in each call, `generate()` under
+    several processes waits for all). A batch is halved where one is missing; where none can be
+    (no share, batches of 1) an empty batch stands for a padding step, whose result the caller
+    drops (cl.evaluation.evaluators.share_loader). Alone, plain consecutive batches."""
     share = shard(list(range(n_items)), rank, world)
     batches = [share[k : k + batch_size] for k in range(0, len(share), batch_size)]
     wanted = -(-(-(-n_items // world)) // batch_size)  # batches of the largest share
@@ -38,7 +41,7 @@ def share_batches(n_items: int, rank: int, world: int, batch_size: int) -> list[
         i = max(range(len(batches)), key=lambda j: len(batches[j]))
         half = len(batches[i]) // 2
         batches[i : i + 1] = [batches[i][:half], batches[i][half:]]
-    return batches
+    return batches + [[] for _ in range(wanted - len(batches))]
 
 
 def process_count() -> int:
@@ -101,3 +104,28 @@ def block_wrap_policy(class_suffix: str = "DecoderLayer"):
     from torch.distributed.fsdp.wrap import lambda_auto_wrap_policy
 
     return partial(lambda_auto_wrap_policy, lambda_fn=lambda module: type(module).__name__.endswith(class_suffix))
+
+
+@dataclass(frozen=True)
+class StepShare:
+    """One training batch's place in its optimizer step: micro-batch `micro` of `accumulate`, on
+    process `rank` of `world`. The step's items are cut into `count` consecutive blocks, block
+    `index` = micro x world + rank being this batch's (as cl.loop.TaskBatches cuts them)."""
+
+    micro: int = 0
+    accumulate: int = 1
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def index(self) -> int:
+        return self.micro * self.world + self.rank
+
+    @property
+    def count(self) -> int:
+        return self.accumulate * self.world
+
+    def block(self, items: list) -> list:
+        """This batch's block of a step's `items` (blocks differ in length by one at most)."""
+        n = len(items)
+        return items[self.index * n // self.count : (self.index + 1) * n // self.count]

@@ -66,10 +66,12 @@ class TaskBatches:
     batch is cut into `accumulate` micro-batches (gradient accumulation) and each micro-batch
     into `world` equal shares; process `rank` iterates over its share of every micro-batch,
     `steps x accumulate` items in all, from item `start` (a task resumed from a checkpoint), so
-    Lightning's progress counters of a resumed fit line up with it."""
+    Lightning's progress counters of a resumed fit line up with it. Each share carries
+    `step_targets`, the target counts (`targets`: item -> count) of every item of its step, so
+    the loss can be the mean over the whole step's targets (cl.objectives.sft)."""
 
-    def __init__(self, data: list, steps: int, batch_size: int, generator: torch.Generator,
-                 collate: Callable, start: int = 0, accumulate: int = 1, rank: int = 0, world: int = 1) -> None:  # fmt: skip
+    def __init__(self, data: list, steps: int, batch_size: int, generator: torch.Generator, collate: Callable,
+                 targets: Callable, start: int = 0, accumulate: int = 1, rank: int = 0, world: int = 1) -> None:  # fmt: skip
         problem = batch_split_problem(batch_size, accumulate, world)
         if problem:
             raise ValueError(problem)
@@ -77,6 +79,7 @@ class TaskBatches:
         self.indices = list(sampler)
         self.data, self.steps, self.batch_size, self.collate, self.start = data, steps, batch_size, collate, start
         self.accumulate, self.rank, self.share = accumulate, rank, batch_size // (accumulate * world)
+        self.counts = torch.tensor([targets(item) for item in data])
 
     def __len__(self) -> int:
         return self.steps * self.accumulate
@@ -84,8 +87,10 @@ class TaskBatches:
     def __iter__(self):
         micro = self.batch_size // self.accumulate
         for k in range(self.start, len(self)):
-            first = k * micro + self.rank * self.share
-            yield self.collate([self.data[i] for i in self.indices[first : first + self.share]])
+            first, step = k * micro + self.rank * self.share, k // self.accumulate * self.batch_size
+            batch = self.collate([self.data[i] for i in self.indices[first : first + self.share]])
+            batch["step_targets"] = self.counts[self.indices[step : step + self.batch_size]]
+            yield batch
 
 
 class ContinualLoop:
@@ -149,7 +154,8 @@ class ContinualLoop:
         layout = {}
         if trainer is not None:
             layout = dict(accumulate=trainer.accumulate_grad_batches, rank=trainer.global_rank, world=trainer.world_size)
-        return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, start, **layout)
+        return TaskBatches(data, steps, self.plan.batch_size, gen, self.collate, self.module.family.item_targets, start,
+                           **layout)  # fmt: skip
 
     def fit(self, data: list, steps: int, seed_name: str, start: int = 0, ckpt_path: Path | None = None,
             callbacks: list = ()) -> None:  # fmt: skip

@@ -7,7 +7,7 @@ import lightning as L
 import torch
 
 from cl.adapters import NoAdapter
-from cl.distributed import process_count, sum_tensors_over_processes
+from cl.distributed import StepShare, process_count, sum_tensors_over_processes
 from cl.families.base import Family
 from cl.objectives.base import Objective, zero_loss
 from cl.strategies.base import Strategy
@@ -29,6 +29,11 @@ class ContinualModule(L.LightningModule):
 
     The optimizer is rebuilt for every task over the parameters that then require grad, so a
     strategy that freezes parameters in `before_task` leaves them without optimizer state.
+    `begin_task` runs every strategy's `before_task` (which may change the model), then fixes
+    the parameters the task trains (`trainable_names`), then runs every `on_task_start` (which
+    reads the model as the task starts), so the order of strategies in a config does not matter.
+    Each training batch's place in its optimizer step (`step_share`) is set before the
+    strategies see it.
     """
 
     def __init__(
@@ -48,8 +53,10 @@ class ContinualModule(L.LightningModule):
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.adapter = adapter or NoAdapter()
-        # what training may change (all weights, or an adapter's), fixed before any strategy freezes some
-        self.trainable_names = [n for n, p in model.named_parameters() if p.requires_grad]
+        # what training may change (all weights, or an adapter's) before any strategy freezes some;
+        # `trainable_names` adds what a task's strategies add to the model (O-LoRA's adapters)
+        self._built_trainable = {n for n, p in model.named_parameters() if p.requires_grad}
+        self.trainable_names = self._trainable_now()
         if family is None:
             from cl.families.language import LanguageFamily
 
@@ -64,14 +71,23 @@ class ContinualModule(L.LightningModule):
         self.eval_totals: dict[int, list[float]] = {}
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
         self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
+        self.step_share = StepShare()  # the training batch's place in its optimizer step
+
+    def _trainable_now(self) -> list[str]:
+        """Parameters training may change in this task: those trainable when the module was built
+        (whether or not a strategy froze some for the task) and those added trainable since."""
+        return [n for n, p in self.model.named_parameters() if p.requires_grad or n in self._built_trainable]
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
     def begin_task(self, index: int, task: Task) -> None:
         self.task_index, self.task = index, task
         self.seen_tasks[index] = task
-        self.adapter.before_task(self.model, index)
+        self.model = self.adapter.before_task(self.model, index)
         for s in self.strategies:
             s.before_task(self, index, task)
+        self.trainable_names = self._trainable_now()
+        for s in self.strategies:
+            s.on_task_start(self, index, task)
 
     def resume_task(self, index: int, task: Task) -> None:
         """`begin_task` for a run resumed inside task `index`: the strategies' state is restored
@@ -80,6 +96,7 @@ class ContinualModule(L.LightningModule):
         self.seen_tasks[index] = task
         for s in self.strategies:
             s.resume_task(self, index, task)
+        self.trainable_names = self._trainable_now()
 
     def end_task(self, index: int, task: Task) -> None:
         for s in self.strategies:
@@ -97,8 +114,8 @@ class ContinualModule(L.LightningModule):
         return self.task.name if self.task else "base"
 
     def named_trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
-        """The parameters training may change (`trainable_names`), whether or not a strategy has
-        frozen some of them for the current task."""
+        """The parameters training may change in this task (`trainable_names`), whether or not a
+        strategy has frozen some of them for it."""
         params = dict(self.model.named_parameters())
         return [(n, params[n]) for n in self.trainable_names]
 
@@ -123,6 +140,7 @@ class ContinualModule(L.LightningModule):
         for strategy, s in zip(self.strategies, state["strategies"]):
             strategy.load_state_dict(s)
             strategy.restore_structure(self)
+        self.trainable_names = self._trainable_now()
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """Batches are flat dicts of tensors (and prompt texts): move them directly (Lightning's
@@ -138,6 +156,8 @@ class ContinualModule(L.LightningModule):
         return self._step_logits[1]
 
     def training_step(self, batch, batch_idx):
+        trainer, accumulate = self.trainer, self.trainer.accumulate_grad_batches
+        self.step_share = StepShare(batch_idx % accumulate, accumulate, trainer.global_rank, trainer.world_size)
         for s in self.strategies:
             batch = s.train_batch(self, batch)
         loss, logs = self.objective.loss(self, batch)
@@ -160,26 +180,24 @@ class ContinualModule(L.LightningModule):
         return loss
 
     def _writes_logs(self) -> bool:
-        """Whether this step's logs are written: self.log costs ~1 ms, so it is called only then
-        (Lightning has no public flag for it; it is pinned <2.7)."""
-        return self.trainer._logger_connector.should_update_logs
+        """Whether the loggers write this step (every `log_every_n_steps` optimizer steps, as
+        Lightning decides): self.log costs ~1 ms, so it is called only then."""
+        trainer = self.trainer
+        return (trainer.global_step + 1) % trainer.log_every_n_steps == 0 or trainer.should_stop
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """Log the gradient's global norm before clipping (after the strategies' edits); drop the
-        gradients of a step without any real loss."""
+        """The step's gradients are complete (accumulated over its micro-batches, averaged over
+        processes): the strategies edit them, then their global norm is logged before clipping;
+        the gradients of a step without any real loss are dropped."""
         if self._step_batch is None:
             optimizer.zero_grad(set_to_none=True)
             return
+        for s in self.strategies:
+            s.before_optimizer_step(self)
         if self._writes_logs():
             grads = [p.grad.detach() for p in self.model.parameters() if p.grad is not None]
             if grads:
                 self.log("train/grad_norm", torch.nn.utils.get_total_norm(grads), batch_size=1)
-
-    def on_after_backward(self) -> None:
-        if self._step_batch is None:  # a step without a real loss: nothing to edit
-            return
-        for s in self.strategies:
-            s.after_backward(self)
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)

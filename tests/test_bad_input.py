@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import cl_run
+from tests.helpers import cl_run, results
 
 
 @pytest.mark.parametrize(
@@ -31,6 +31,8 @@ def test_rejected_before_any_work(tmp_path, overrides, message):
 
 
 CONF = Path(__file__).resolve().parents[1] / "conf"
+SHARDED = "sharded training (FSDP, DeepSpeed) has not been verified in cl, so cl refuses it; train on several GPUs with trainer=ddp"
+TINY_LINEAR = "its linear layers are: q_proj, k_proj, v_proj, o_proj, gate_proj, up_proj, down_proj, lm_head"
 
 
 @pytest.mark.parametrize(
@@ -55,10 +57,22 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
         (["strategy=ewc", "strategy.ewc.lambda_=-1"], "strategy.ewc: lambda_ must be >= 0, got -1"),
         (["strategy=hft", "strategy.hft.fraction=1.5"], "strategy.hft: fraction must be in [0, 1], got 1.5"),
         (["strategy=replay", "strategy.replay.size=-10"], "strategy.replay: buffer size must be >= 1 example, got -10"),
-        (["trainer=fsdp", "trainer.accelerator=cpu"], "trainer.strategy FSDPStrategy runs on GPUs only (trainer.accelerator=gpu); for several CPU processes use trainer=ddp"),
-        (["objective=rft", "trainer=fsdp"], "objective RFT cannot train under FSDPStrategy yet: its processes call the model unequally often"),
-        (["objective=rft", "trainer=deepspeed"], "objective RFT cannot train under DeepSpeedStrategy yet"),
-        (["objective=rft", "+trainer.strategy=fsdp", "trainer.devices=2"], "objective RFT cannot train under fsdp yet"),
+        (["trainer=fsdp"], f"trainer.strategy FSDPStrategy: {SHARDED}"),
+        (["trainer=fsdp", "trainer.accelerator=cpu", "objective=rft"], f"trainer.strategy FSDPStrategy: {SHARDED}"),
+        (["trainer=deepspeed", "trainer.strategy.stage=3"], f"trainer.strategy DeepSpeedStrategy: {SHARDED}"),
+        (["+trainer.strategy=fsdp", "trainer.devices=2"], f"trainer.strategy fsdp: {SHARDED}"),
+        (["trainer=ddp", "trainer.strategy=deepspeed_stage_3"], f"trainer.strategy deepspeed_stage_3: {SHARDED}"),
+        (["+trainer.strategy._target_=lightning.pytorch.strategies.FSDPStrategy"], f"trainer.strategy FSDPStrategy: {SHARDED}"),
+        (["trainer=ddp", "trainer.devices=-1", "trainer.accelerator=cpu"], "trainer.devices=-1 is not valid on CPU: Lightning runs a positive integer number of CPU processes, e.g. trainer.devices=2"),
+        (["trainer.devices=[0,1]", "trainer.accelerator=cpu"], "trainer.devices=[0, 1] is not valid on CPU: Lightning runs a positive integer number"),
+        (["trainer.devices=0", "trainer.accelerator=cpu"], "trainer.devices=0 is not valid on CPU"),
+        (["trainer=ddp", "trainer.accelerator=cpu", "trainer.num_nodes=0"], "trainer.num_nodes must be a positive integer, got 0"),
+        (["trainer.accelerator=tpu"], "trainer.accelerator 'tpu' is not one cl runs on; choose auto, cpu, gpu, cuda or mps"),
+        (["train.batch_size=3", "trainer.devices='2'", "trainer.accelerator=cpu"], "into trainer.accumulate_grad_batches (1) x processes (2); choose a multiple of 2"),
+        (["merge=ties", "trainer.devices='2'", "trainer.accelerator=cpu"], "merges are evaluated in one process"),
+        (["eval.lm_eval.tasks=[cl_capitals_mc]", "trainer.devices='2'", "trainer.accelerator=cpu"], "eval.lm_eval runs the harness in one process"),
+        (["adapter=lora", "adapter.target_modules=q_proj"], "adapter.target_modules must be a list of module names such as [q_proj,v_proj], or null"),
+        (["adapter=lora", "adapter.target_modules=[q_proj,self_attn.v_proj,no_such_module]"], f"adapter.target_modules: no module of tiny_llama is named 'no_such_module'; {TINY_LINEAR}"),
         (["merge=ties", "adapter=lora"], "merge.ties merges the model's own weights, which adapter=lora keeps frozen"),
         (["merge=ties", "trainer=ddp", "trainer.accelerator=cpu"], "merges are evaluated in one process; train with several"),
         (["merge=ties", "merge.ties.density=0"], "merge.ties: ties.density must be in (0, 1]"),
@@ -111,3 +125,209 @@ def test_online_wandb_without_a_login_stops_or_falls_back_offline(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "logging offline instead" in proc.stdout + proc.stderr
     assert list((tmp_path / "run" / "wandb").glob("offline-run-*"))
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+trian.steps_per_task=5"], "+trian.steps_per_task=5 adds 'trian' at the top level of the config, a key cl does not read; the nearest keys there: train, trainer"),
+        (["trainer=ddp", "trainer.devices=-1", "trainer.accelerator=cpu"], "trainer.devices=-1 is not valid on CPU: Lightning runs a positive integer number of CPU processes"),
+        (["adapter=lora", "adapter.target_modules=[no_such_module]"], f"adapter.target_modules: no module of tiny_llama is named 'no_such_module'; {TINY_LINEAR}"),
+    ],
+)
+def test_refused_by_cl_run_with_one_message(tmp_path, overrides, message):
+    """Issue 29's inputs through the real cl-run: exit 2, one `cl-run: error:` line naming the
+    problem and the choices, no traceback, no run folder."""
+    proc = cl_run(tmp_path, *overrides, "logger=none")
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("cl-run: error:")]
+    assert proc.returncode == 2 and len(errors) == 1 and message in errors[0], proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()
+
+
+def _fake_gpus(monkeypatch, count: int) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: count > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: count)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+
+
+@pytest.mark.parametrize(
+    "accelerator, devices, nodes, processes",
+    [
+        ("cpu", 2, 1, 2), ("cpu", "2", 1, 2), ("cpu", "auto", 1, 1), ("cpu", 2, 3, 6), ("auto", 1, 1, 1),
+        ("gpu", -1, 1, 4), ("gpu", "-1", 1, 4), ("gpu", "auto", 1, 4), ("auto", -1, 1, 4), ("auto", "auto", 2, 8),
+        ("gpu", [0, 1], 1, 2), ("cuda", "0,1", 1, 2), ("gpu", "1,", 1, 1), ("gpu", [3], 2, 2), ("cuda", 3, 2, 6),
+    ],
+)
+def test_process_count_as_lightning_counts(monkeypatch, accelerator, devices, nodes, processes):
+    """devices x num_nodes with the devices parsed per accelerator: -1 and auto are every GPU
+    (four here), a list or "0,1" its GPUs, auto on CPU one process."""
+    from omegaconf import OmegaConf
+
+    from cl.config_checks import _process_count
+
+    _fake_gpus(monkeypatch, 4)
+    assert _process_count(OmegaConf.create({"accelerator": accelerator, "devices": devices, "num_nodes": nodes})) == processes
+
+
+def test_process_count_agrees_with_lightnings_parsing(monkeypatch):
+    """Lightning's own CPUAccelerator / CUDAAccelerator.parse_devices (four GPUs faked) count
+    what cl counts and refuse what cl refuses."""
+    from lightning.fabric.utilities import device_parser
+    from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
+    from omegaconf import OmegaConf
+
+    from cl.config_checks import ConfigError, _process_count
+
+    _fake_gpus(monkeypatch, 4)
+    monkeypatch.setattr(device_parser, "_get_all_available_gpus", lambda **_: [0, 1, 2, 3])
+    parsers = {"cpu": CPUAccelerator.parse_devices, "cuda": lambda d: len(CUDAAccelerator.parse_devices(d))}
+    for accelerator, parse in parsers.items():
+        for devices in (1, 3, "2", " 2", -1, "-1", [0, 1], [2], "0,1", "1,", [1, 1], 0, "0", [], "x", -2):
+            try:
+                theirs = parse(devices)
+            except Exception:  # TypeError, ValueError, MisconfigurationException
+                theirs = None
+            try:
+                ours = _process_count(OmegaConf.create({"accelerator": accelerator, "devices": devices}))
+            except ConfigError:
+                ours = None
+            assert ours == theirs, (accelerator, devices)
+
+
+def _checked_additions(*overrides: str, config_dir: Path = CONF) -> None:
+    from hydra import compose, initialize_config_dir
+
+    from cl.cli import _is_group
+    from cl.config_checks import check_added_keys
+
+    with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
+        check_added_keys(compose(config_name="config", overrides=list(overrides)), list(overrides), _is_group)
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["+trainer.strategy=ddp", "trainer.devices=2"],  # tests/test_distributed.py, benchmarks/ddp.py
+        ["+trainer.detect_anomaly=true", "+trainer.strategy._target_=lightning.pytorch.strategies.DDPStrategy"],
+        ["+experiment=stability_gap"],
+        ["+finetune=full"],
+        ["strategy=ewc", "+strategy.ewc.some_option=1", "+model.some_option=2", "+optimizer.foreach=false"],
+        ["+task@stream.tasks.extra=copy", "+stream.tasks.mine._target_=cl.streams.make_task"],
+        ["++trian.steps_per_task=5"],  # ++ adds a key of the user's own regardless
+    ],
+)
+def test_legitimate_additions_pass(overrides):
+    _checked_additions(*overrides)
+
+
+@pytest.mark.parametrize("where", ["--config-dir", "hydra.searchpath"])
+def test_groups_of_ones_own_folder_are_additions_too(tmp_path, where):
+    """`+sweep=orders` from sweeps/ (README) passes the check, the folder given either way: the
+    run goes on to the next check."""
+    sweeps = Path(__file__).resolve().parents[1] / "sweeps"
+    folder = ["--config-dir", str(sweeps)] if where == "--config-dir" else [f"hydra.searchpath=[file://{sweeps}]"]
+    proc = cl_run(tmp_path, *folder, "+sweep=orders", "optimizer.lr=-1", "logger=none")
+    assert proc.returncode == 2 and "cl-run: error: optimizer.lr must be positive" in proc.stderr, proc.stderr[-3000:]
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["+seeds=1"], "+seeds=1 adds 'seeds' at the top level of the config, a key cl does not read; the nearest keys there: seed"),
+        (["+base.cache=false"], "+base.cache=false adds 'cache' under base, a key cl does not read; the keys there: steps"),
+        (["+strategy.ewc.lambda_=1"], "adds 'ewc' under strategy, a key cl does not read; the keys there: naive"),
+        (["+eval.lm_eval.limits=5"], "adds 'limits' under eval.lm_eval, a key cl does not read; the nearest keys there: limit"),
+        (["+foo.a=1", "+foo.b=2"], "+foo.a=1 adds 'foo' at the top level of the config"),
+        (["+train.x.y=1"], "+train.x.y=1 adds 'x' under train"),
+    ],
+)
+def test_additions_nothing_reads_are_refused(overrides, message):
+    from cl.config_checks import ConfigError
+
+    with pytest.raises(ConfigError) as err:
+        _checked_additions(*overrides)
+    assert message in str(err.value) and "(a key of your own, read by your configs: ++" in str(err.value)
+
+
+def test_a_users_stream_and_task_configs_need_only_their_required_keys(tmp_path):
+    """A stream of one's own with only `order` (no tasks, no held_out), and tasks of one's own
+    with only their builder's required arguments, run to the end."""
+    import json
+
+    words = ["ab", "cd", "ef", "gh", "abc", "bcd", "cde", "def", "efg", "fgh"]
+    (tmp_path / "rev.jsonl").write_text("\n".join(json.dumps({"prompt": w, "answer": w[::-1]}) for w in words))
+    (tmp_path / "mine" / "stream").mkdir(parents=True)
+    (tmp_path / "mine" / "task").mkdir()
+    (tmp_path / "mine" / "stream" / "lean.yaml").write_text("order: [copy, lean_rule, lean_file]\n")
+    (tmp_path / "mine" / "task" / "lean_rule.yaml").write_text("_target_: cl.streams.make_task\nrule: reverse\n")
+    (tmp_path / "mine" / "task" / "lean_file.yaml").write_text(f"_target_: cl.streams.file_task\npath: {tmp_path / 'rev.jsonl'}\n")
+    proc = cl_run(tmp_path, "--config-dir", str(tmp_path / "mine"), "stream=lean", "train.steps_per_task=3", "logger=none",
+                  "trainer.enable_progress_bar=false")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    result = results(tmp_path)
+    assert result["trained_tasks"] == ["copy", "lean_rule", "lean_file"], result.keys()
+
+
+def test_a_benchmark_stream_needs_only_its_benchmark_and_setting():
+    """order (every experience) and held_out (none) are optional in a benchmark stream too."""
+    from hydra import compose, initialize_config_dir
+    from omegaconf import open_dict
+
+    from cl.cli import _complete_stream
+    from cl.config_checks import check_config
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["stream=split_digits", "model=mlp"])
+    with open_dict(cfg):
+        del cfg.stream.order, cfg.stream.held_out
+    check_config(cfg, [])
+    _complete_stream(cfg)
+    assert cfg.stream.order is None and list(cfg.stream.held_out) == []
+
+
+def test_target_modules_that_name_modules_pass():
+    from hydra import compose, initialize_config_dir
+
+    from cl.config_checks import check_target_modules
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["adapter=lora", "adapter.target_modules=[q_proj,self_attn.v_proj,lm_head]"])
+    check_target_modules(cfg)
+
+
+@pytest.mark.slow
+def test_smollm2_target_modules_are_checked_before_its_weights_load():
+    """SmolLM2's module names come from its GGUF file's config, on the meta device: the check
+    takes seconds, not the half minute of loading the weights."""
+    import time
+
+    from hydra import compose, initialize_config_dir
+
+    import cl.models.build  # noqa: F401  (its imports are not what is timed)
+    from cl.config_checks import ConfigError, check_target_modules
+
+    with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["model=smollm2", "adapter=lora", "adapter.target_modules=[no_such_module]"])
+    start = time.perf_counter()
+    with pytest.raises(ConfigError) as err:
+        check_target_modules(cfg)
+    assert time.perf_counter() - start < 15
+    assert f"no module of smollm2 is named 'no_such_module'; {TINY_LINEAR}" in str(err.value)
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a GPU")
+def test_gpu_devices_are_counted_on_the_gpus(tmp_path):
+    """On a GPU machine: -1 and auto are every GPU, and a list of two is two processes, which
+    merges refuse."""
+    import torch
+    from omegaconf import OmegaConf
+
+    from cl.config_checks import _process_count
+
+    for devices in (-1, "auto"):
+        assert _process_count(OmegaConf.create({"accelerator": "gpu", "devices": devices})) == torch.cuda.device_count()
+    proc = cl_run(tmp_path, "merge=[task_arithmetic]", "trainer.accelerator=gpu", "trainer.devices=[0,1]", "logger=none")
+    assert proc.returncode == 2 and "merges are evaluated in one process" in proc.stderr, proc.stderr[-3000:]
+    assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()

@@ -304,6 +304,7 @@ def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
     assert key("trainer.precision=bf16-true") != plain
     assert key("trainer.gradient_clip_val=0.5") != plain
     assert key("trainer.accumulate_grad_batches=2") != plain
+    assert key("adapter=lora") != plain  # the base stage then trains the adapter: another state dict
     assert key("trainer.enable_progress_bar=false") == plain  # display only
     assert key("optimizer.lr=1e-4") != plain  # without base.lr the base stage trains at optimizer.lr
     assert key("base.lr=3e-3") == plain  # adamw's default rate, set explicitly: the same base stage

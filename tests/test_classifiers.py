@@ -176,7 +176,7 @@ def test_lwf_on_seen_units_distills_only_the_classes_of_earlier_tasks():
     penalties = {}
     for units in ("seen", "all"):
         lwf = LwF(alpha=1.0, units=units)
-        lwf.before_task(module, 1, tasks[1])
+        lwf.on_task_start(module, 1, tasks[1])
         with torch.no_grad():
             model.heads[0].weight[[0, 1, 5]] += 1.0  # the classes of the current task and one never seen
         penalties[units] = float(lwf.penalty(module, batch))

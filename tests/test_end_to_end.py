@@ -106,16 +106,6 @@ def test_strategies_compose(tmp_path):
     assert proc.stdout.count("HFT on") == 4
 
 
-def test_every_strategy_runs_under_the_rft_objective(tmp_path):
-    proc = cl_run(tmp_path, "objective=rft", "strategy=[replay,ewc,online_ewc,l2,si,lwf,agem,derpp,joint,hft,reset]",
-                  "strategy.ewc.fisher_samples=4", "strategy.online_ewc.fisher_samples=4", "objective.group_size=2",
-                  "objective.group_filter=none", "stream.order=[copy,shift]", "logger=none", *QUICK)  # fmt: skip
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = results(tmp_path)
-    assert out["objective"] == "rft" and len(out["strategies"]) == 11
-    assert np.array(out["R"]).shape == (3, 2)
-
-
 def test_continual_evaluation_through_cl_run(tmp_path):
     proc = cl_run(tmp_path, *QUICK, "stream.order=[shift,copy]", "eval.every_n_steps=2", "eval.subset=20")
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -1,5 +1,6 @@
 """Generation-based evaluation: batched greedy decoding against per-prompt generate(), the
 choice of evaluator per task, and perplexity against a direct computation."""
+import dataclasses
 import math
 
 import pytest
@@ -64,3 +65,27 @@ def test_perplexity_equals_exp_of_mean_token_nll(smol_tiny):
         n += ids.shape[1] - 1
     assert value == pytest.approx(math.exp(nll / n), rel=1e-5)
     assert 1000 < value < 3 * len(tok)  # a random model over 49152 tokens is close to uniform
+
+
+def test_every_evaluator_runs_alike_on_every_process_and_scores_each_example_once(tiny):
+    """3 examples over 2 or 4 processes in batches of 1: every process makes as many model calls
+    (a process short of them scores padding, dropped), and the sums over the processes are those
+    of one process."""
+    model, tok = tiny
+    task = dataclasses.replace(make_task("copy", "copy", n_train=1, n_eval=3), max_new_tokens=6,
+                               check=lambda prompt, text: len(set(text)) / 6)  # graded: each example's part shows
+    evaluators = [TeacherForcedAccuracy(Encoder(tok), task), GeneratedScore(Encoder(tok), task),
+                  Perplexity(tok, ["one text", "another one", "a third"])]  # fmt: skip
+
+    @torch.no_grad()
+    def sums(evaluator, world: int) -> tuple[float, int]:
+        loaders = [evaluator.loader(1, rank, world) for rank in range(world)]
+        assert len({len(loader) for loader in loaders}) == 1
+        pairs = [evaluator.step(model, batch) for loader in loaders for batch in loader]
+        return sum(t for t, _ in pairs), sum(c for _, c in pairs)
+
+    for evaluator in evaluators:
+        total, count = sums(evaluator, 1)
+        assert count >= 3 and (total > 0 or isinstance(evaluator, TeacherForcedAccuracy))
+        for world in (2, 4):
+            assert sums(evaluator, world) == pytest.approx((total, count), rel=1e-6)

@@ -99,14 +99,19 @@ def test_base_stage_trains_at_its_own_learning_rate_and_leaves_the_streams(tiny)
 
 def test_batches_split_into_micro_batches_and_process_shares_of_the_same_draw():
     data = list(range(50))
-    batches = lambda **layout: list(TaskBatches(data, 4, 8, torch.Generator().manual_seed(1), list, **layout))
-    whole = batches()
+    collate = lambda items: {"items": items}
+    batches = lambda **layout: list(TaskBatches(data, 4, 8, torch.Generator().manual_seed(1), collate, lambda i: i % 7,
+                                                **layout))  # fmt: skip
+    whole = [b["items"] for b in batches()]
     assert len(whole) == 4 and all(len(b) == 8 for b in whole)
     micro = batches(accumulate=2)
-    assert len(micro) == 8 and [micro[2 * k] + micro[2 * k + 1] for k in range(4)] == whole
+    assert len(micro) == 8 and [micro[2 * k]["items"] + micro[2 * k + 1]["items"] for k in range(4)] == whole
     ranks = [batches(accumulate=2, rank=r, world=2) for r in (0, 1)]
-    assert all(len(r) == 8 and all(len(b) == 2 for b in r) for r in ranks)
-    assert [ranks[0][k] + ranks[1][k] for k in range(8)] == micro  # every example once, none twice
+    assert all(len(r) == 8 and all(len(b["items"]) == 2 for b in r) for r in ranks)
+    assert [ranks[0][k]["items"] + ranks[1][k]["items"] for k in range(8)] == [b["items"] for b in micro]
+    # every share carries the target counts of its whole step (all micro-batches, all processes)
+    for k, b in enumerate(ranks[1]):
+        assert b["step_targets"].tolist() == [i % 7 for i in whole[k // 2]]
     with pytest.raises(ValueError, match="choose a multiple of 6"):
         batches(accumulate=3, world=2)
 
@@ -134,8 +139,9 @@ def test_gradient_accumulation_keeps_the_step_budget_and_the_batch():
         def trainer(callbacks=(), **kw):
             return make_trainer(accumulate_grad_batches=accumulate, callbacks=[counter, *callbacks], **kw)
 
-        # one answer length: the mean loss of a batch is the mean of its micro-batches' mean losses
-        tasks = [make_task(n, n, n_train=300, n_eval=40, min_len=3, max_len=3) for n in ("copy", "shift")]
+        # answers of 2 to 6 letters: micro-batches hold different numbers of answer tokens, and the
+        # step's loss is still the mean over all of its tokens
+        tasks = [make_task(n, n, n_train=300, n_eval=40, min_len=2, max_len=6) for n in ("copy", "shift")]
         module = ContinualModule(model.train(), tok, SFT(), [], partial(torch.optim.AdamW, lr=1e-2))
         loop = ContinualLoop(module, Stream(tasks), trainer, TrainingPlan(20, 16, 64, seed=0))
         start = torch.cat([p.detach().flatten() for p in model.parameters()])
@@ -145,3 +151,39 @@ def test_gradient_accumulation_keeps_the_step_budget_and_the_batch():
         weights[accumulate] = torch.cat([p.detach().flatten() for p in model.parameters()])
     # the same examples and the same gradient per optimizer step: the same weights, float sums aside
     assert (weights[1] - start).abs().max() > 0.1 and (weights[1] - weights[4]).abs().max() < 1e-4
+
+
+def test_agem_projects_the_accumulated_gradient_once_per_step():
+    """Under gradient accumulation A-GEM draws one reference gradient per optimizer step and
+    projects the step's whole gradient: the same steps as one batch per step (it used to
+    project each micro-batch's partial gradient against a reference drawn per micro-batch)."""
+    from cl.models import tiny_llama
+    from cl.strategies import AGEM
+    from cl.streams.task import Task
+
+    def answering(name: str, letter: str) -> Task:
+        """Prompts of 1 to 5 letters, each answered `letter` repeated: the two tasks below
+        read the same prompts and want other answers, so their gradients conflict."""
+        examples = [(w + "=", letter * len(w)) for w in ("a", "ab", "abc", "abcd", "abcde", "ba", "cab", "dcba")]
+        return Task(name, examples, examples, lambda p, c: float(c == letter * (len(p) - 1)), exact=True)
+
+    runs = {}
+    for accumulate in (1, 2):
+        model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
+        agem = AGEM(size=64, sample_size=8, seed=0)
+        calls = []
+        reference = agem.reference_gradient
+        agem.reference_gradient = lambda module, params: calls.append(1) or reference(module, params)
+        tasks = [answering("ays", "a"), answering("bees", "b")]
+        module = ContinualModule(model.train(), tok, SFT(), [agem], partial(torch.optim.SGD, lr=0.5))
+        loop = ContinualLoop(module, Stream(tasks), partial(make_trainer, accumulate_grad_batches=accumulate),
+                             TrainingPlan(12, 16, 64, seed=0))  # fmt: skip
+        for i, task in enumerate(tasks):
+            module.begin_task(i, task)
+            loop.fit(loop.train_data[i], 12, f"train:{task.name}")
+            module.end_task(i, task)
+        runs[accumulate] = (torch.cat([p.detach().flatten() for p in model.parameters()]), len(calls), agem.projected)
+    (one, calls_one, projected), (two, calls_two, projected_two) = runs[1], runs[2]
+    assert calls_one == calls_two == 12  # the second task's steps: one reference each
+    assert projected == projected_two > 0  # conflicts were projected, the same ones
+    assert (one - two).abs().max() < 1e-4  # float sums aside, after 24 steps at a high rate

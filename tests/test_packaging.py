@@ -52,3 +52,23 @@ def test_a_wheel_in_a_fresh_venv_runs_cl_run_and_cl_report_outside_the_checkout(
     assert dashboard.returncode == 2 and "no W&B run (it ran with logger=none?)" in dashboard.stderr, dashboard.stderr[-2000:]
     report = subprocess.run([venv / "bin" / "cl-report", "runs"], cwd=work, env=env, capture_output=True, text=True)
     assert report.returncode == 0 and (work / "runs" / "report" / "summary.md").exists(), report.stderr[-2000:]
+
+
+def test_cl_reads_no_private_attribute_of_another_library():
+    """No `x._name` on anything but cl's own objects (`self`, `cls`) and Hydra's config keys, and
+    no import from a private module: a library's private parts change without notice (the
+    Lightning pin once came from one)."""
+    import ast
+
+    config_keys = {"_target_", "_partial_"}
+    found = []
+    for path in sorted((ROOT / "cl").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.Attribute) and node.attr.startswith("_") and not node.attr.startswith("__"):
+                own = isinstance(node.value, ast.Name) and node.value.id in ("self", "cls")
+                if not own and node.attr not in config_keys:
+                    found.append(f"{path.name}:{node.lineno} {ast.unparse(node)}")
+            if isinstance(node, ast.ImportFrom) and node.module != "__future__":
+                names = [*(node.module or "").split("."), *(a.name for a in node.names)]
+                found += [f"{path.name}:{node.lineno} from {node.module}" for n in names if n.startswith("_")][:1]
+    assert not found, found

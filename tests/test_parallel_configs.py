@@ -22,6 +22,7 @@ def test_ddp_trainer_runs_one_process_per_device():
 
 
 def test_fsdp_wraps_each_transformer_block_and_nothing_else():
+    """The intended FSDP setup (conf/trainer/fsdp.yaml, refused until verified: below)."""
     from lightning.pytorch.strategies import FSDPStrategy
 
     from cl.models import tiny_llama
@@ -34,11 +35,24 @@ def test_fsdp_wraps_each_transformer_block_and_nothing_else():
     assert wrapped == [f"model.layers.{i}" for i in range(3)]
 
 
-def test_deepspeed_trainer_config():
-    cfg = composed("trainer=deepspeed", "trainer.strategy.stage=3")
-    assert cfg.trainer.strategy._target_.endswith("DeepSpeedStrategy")
-    pytest.importorskip("deepspeed", reason="deepspeed is optional (pip install deepspeed)")
-    assert instantiate(cfg.trainer.strategy).config["zero_optimization"]["stage"] == 3
+@pytest.mark.parametrize(
+    "overrides, strategy",
+    [
+        (["trainer=fsdp", "model=smollm2", "trainer.devices=4"], "FSDPStrategy"),
+        (["trainer=deepspeed", "trainer.strategy.stage=3"], "DeepSpeedStrategy"),
+        (["trainer=ddp", "trainer.strategy=fsdp"], "fsdp"),
+        (["+trainer.strategy=deepspeed_stage_2_offload"], "deepspeed_stage_2_offload"),
+    ],
+)
+def test_sharded_trainers_are_refused_until_verified(overrides, strategy):
+    """FSDP and DeepSpeed, by config, name or class, stop before any work (with or without a
+    GPU) and point to trainer=ddp: sharded training has never been verified in cl."""
+    from cl.config_checks import ConfigError, check_trainer
+
+    with pytest.raises(ConfigError) as err:
+        check_trainer(composed(*overrides))
+    assert str(err.value).startswith(f"trainer.strategy {strategy}: sharded training (FSDP, DeepSpeed) has not been "
+                                     "verified in cl, so cl refuses it; train on several GPUs with trainer=ddp")  # fmt: skip
 
 
 def test_multinode_slurm_launcher_follows_the_trainer():

@@ -1,3 +1,4 @@
+import copy
 import inspect
 import math
 from functools import partial
@@ -189,7 +190,8 @@ def test_config_lists_every_option_with_the_code_defaults():
 # -- sampling and log-probabilities -----------------------------------------------------------
 def test_completion_mask_keeps_tokens_up_to_the_first_end_token():
     ids = torch.tensor([[5, 2, 0, 0], [5, 6, 7, 8], [2, 2, 2, 2]])
-    assert completion_mask(ids, 2).int().tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
+    assert completion_mask(ids, [2]).int().tolist() == [[1, 1, 0, 0], [1, 1, 1, 1], [1, 0, 0, 0]]
+    assert completion_mask(ids, [7, 2]).int().tolist() == [[1, 1, 0, 0], [1, 1, 1, 0], [1, 0, 0, 0]]  # any stop
 
 
 def test_cached_sampling_equals_uncached_sampling(tiny):
@@ -217,7 +219,7 @@ def test_group_log_probs_equal_unpadded_forwards_of_each_whole_row(tiny):
     prompt_ids, prompt_attention = left_pad(prompts, tok.pad_token_id)
     e = tok.eos_token_id
     completions = torch.tensor([[10, 11, e, 0], [12, 13, 14, 15], [e, 0, 0, 0], [16, e, 0, 0], [10, 10, 10, e], [11, 12, 13, 14]])
-    mask = completion_mask(completions, e)
+    mask = completion_mask(completions, [e])
 
     def scored(checkpointing: bool):
         model.zero_grad()
@@ -301,6 +303,58 @@ def test_reference_loss_scores_a_fresh_rollout_and_leaves_the_stored_one(partly_
     assert [len(p) for p in calls] == [16, 4]  # the memory batch was sampled, not the stored rollout reused
     module.objective.loss(module, batch_of(module.tokenizer, copy_task.train[16:32]))
     assert len(calls) == 2 and stored.passes_left == 0  # the second pass still came from the stored rollout
+
+
+def says_end_of_turn(model, eot: int, logit: float = 10.0) -> None:
+    """Edit a tiny Llama so that every position gives `eot` the logit `logit` and every other
+    token about 0 (over SmolLM2's 49152 tokens, p(eot) = 0.31 per step): residual dimension 0
+    holds a large constant that no layer writes to and only `eot`'s output row reads."""
+    inner = model.model
+    with torch.no_grad():
+        inner.embed_tokens.weight[:, 0] = 100.0
+        for layer in inner.layers:
+            layer.self_attn.o_proj.weight[0] = 0.0
+            layer.mlp.down_proj.weight[0] = 0.0
+        model.lm_head.weight[:, 0] = 0.0
+        model.lm_head.weight[eot, 0] = logit / float(inner.norm.weight[0]) / model.config.hidden_size**0.5
+
+
+def test_rollouts_stop_at_the_end_of_turn_and_are_rewarded_without_it(smol_tiny, monkeypatch):
+    """A chat template whose end of turn is not eos (as Llama 3's <|eot_id|>, Gemma's
+    <end_of_turn>): rollouts stop at the tokens evaluation stops at, nothing is sampled after the
+    end of turn, the checker reads the text before it, and the format reward pays for ending with
+    it (the token SFT trains)."""
+    from cl.evaluation.evaluators import GeneratedScore
+    from cl.streams import Task
+    from cl.streams.chat import end_of_turn_id
+
+    model, tok = (copy.deepcopy(x) for x in smol_tiny)
+    tok.eos_token = "<|endoftext|>"
+    eot = end_of_turn_id(tok)
+    assert tok.convert_ids_to_tokens(eot) == "<|im_end|>" and eot != tok.eos_token_id
+    says_end_of_turn(model, eot)
+    examples, seen = [("Say hi.", "hi"), ("Name a colour.", "red")], []
+    task = Task("chat", examples, examples, lambda prompt, text: seen.append(text) or 1 / (1 + len(text)))
+    objective = RFT(group_size=4, max_new_tokens=8, format_reward=0.5, group_filter="none", min_kept=0.0)
+    module = ContinualModule(model.train(), tok, objective, [], torch.optim.AdamW)
+    module.begin_task(0, task)
+    calls, sampler = [], rft_module.sample_completions
+    sample = lambda *a, **k: calls.append((k, sampler(*a, **k))) or calls[-1][1]  # noqa: E731
+    monkeypatch.setattr(rft_module, "sample_completions", sample)
+    torch.manual_seed(0)
+    _, logs = objective._rollout(module, Collator(tok.pad_token_id)(module.encoder.encode(task, examples, 0)))
+    ((settings, rollout),) = calls
+    rows, T = rollout.completions.tolist(), rollout.completions.shape[1]
+    ends = [row.index(eot) if eot in row else T for row in rows]
+    assert any(0 < end < T for end in ends) and any(end == 0 for end in ends)  # some text, then the end of turn
+    assert all(set(row[end + 1 :]) <= {tok.pad_token_id} for row, end in zip(rows, ends))  # nothing sampled after
+    texts = [tok.decode(row[:end], skip_special_tokens=True) for row, end in zip(rows, ends)]
+    assert seen == rollout.texts == texts and not any("<|im_end|>" in t for t in seen)
+    rewards = [1 / (1 + len(text)) + 0.5 * (end < T) for text, end in zip(texts, ends)]
+    assert float(logs["train/reward"]) == pytest.approx(sum(rewards) / len(rewards))
+    assert rollout.mask.sum(1).tolist() == [min(end + 1, T) for end in ends]  # the policy loss trains the end token
+    assert rollout.stop.tolist() == [eot if end < T else -1 for end in ends]
+    assert settings["stop_ids"] == GeneratedScore(module.encoder, task).stop_ids == sorted([eot, tok.eos_token_id])
 
 
 # -- through the module -----------------------------------------------------------------------
@@ -456,11 +510,11 @@ def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
 def test_replayed_rows_are_rewarded_by_their_own_task():
     from types import SimpleNamespace
 
-    from cl.objectives.rft import row_checkers
+    from cl.objectives.rft import row_tasks
 
     copy_task, reverse_task = make_task("copy", "copy", 5, 5), make_task("reverse", "reverse", 5, 5)
     module = SimpleNamespace(task=reverse_task, seen_tasks={0: copy_task, 1: reverse_task})
-    checks = row_checkers(module, [1, 0, -1])
+    checks = [task.check for task in row_tasks(module, [1, 0, -1])]
     assert [c("cpy ab=", "ab") for c in checks] == [0.0, 1.0, 0.0]
     assert [c("rev ab=", "ba") for c in checks] == [1.0, 0.0, 1.0]
 
@@ -580,7 +634,8 @@ def test_loss_and_gradient_equal_trls_grpo_trainer(partly_trained, copy_task, tm
     ended = (completions == tok.eos_token_id).any(1)
     lengths = (mask.sum(1) - ended.long()).tolist()
     texts = [tok.decode(row[:n]) for row, n in zip(completions.tolist(), lengths)]
-    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: Rollout(completions, mask, ended, texts))
+    stop = torch.where(ended, tok.eos_token_id, -1)
+    monkeypatch.setattr(rft_module, "sample_completions", lambda *a, **k: Rollout(completions, mask, stop, texts))
     prompt_rows = [ids[m.bool()].tolist() for ids, m in zip(trl["prompt_ids"][::G], trl["prompt_mask"][::G])]
     answer = tok.convert_tokens_to_ids("a")
     batch = Collator(tok.pad_token_id)([Encoded(r + [answer], len(r), 0, p) for r, p in zip(prompt_rows, prompts)])

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from cl.distributed import StepShare
 from cl.families.language import LanguageFamily
 from cl.strategies import AGEM, EWC, L2, SI, DERpp, Joint, LwF, Replay
 from cl.strategies.agem import project
@@ -18,7 +19,8 @@ from cl.streams.encoding import Collator, Encoder, encode
 def _module(tiny):
     model, tok = tiny
     return SimpleNamespace(model=model, tokenizer=tok, family=LanguageFamily(Encoder(tok)), task_index=0, logits=lambda b: model(
-        input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, **_trainable(model))  # fmt: skip
+        input_ids=b["input_ids"], attention_mask=b["attention_mask"]).logits, step_share=StepShare(),
+        **_trainable(model))  # fmt: skip
 
 
 def _trainable(model):
@@ -71,6 +73,48 @@ def test_replay_mixes_the_configured_share_of_memory_into_batches(tiny):
     prompts = module.tokenizer.batch_decode(mixed["input_ids"], skip_special_tokens=True)
     assert [p[:3] for p in prompts] == ["shf"] * 8 + ["cpy"] * 3
     assert mixed["task_ids"].tolist() == [-1] * 8 + [0] * 3  # memory rows keep their task
+
+
+def _rows(tok, batch) -> list[str]:
+    return tok.batch_decode(batch["input_ids"], skip_special_tokens=True)
+
+
+@pytest.mark.parametrize("accumulate,world", [(1, 2), (2, 1), (2, 2)])
+@pytest.mark.parametrize("name", ["replay", "joint"])
+def test_memory_draws_of_micro_batches_and_processes_are_those_of_one_process(tiny, name, accumulate, world):
+    """Every process holds the same strategy state (same seed, same memory); the shares of a
+    step together train on the examples one process trains on, each once: as many distinct
+    memory examples per optimizer step as one process (each process drawing for its own share
+    from the same generator gave the same examples on every process)."""
+    module, tok = _module(tiny), tiny[1]
+    tasks = [make_task(n, n, 60, 10) for n in ("copy", "shift", "reverse")]
+    strategy = Replay(size=40, batch_share=0.5, seed=0) if name == "replay" else Joint(seed=0)
+    for i, task in enumerate(tasks[:2]):
+        strategy.before_task(module, i, task)
+        strategy.after_task(module, i, task)
+    strategy.before_task(module, 2, tasks[2])
+    items = module.family.encode(tasks[2], tasks[2].train[:8], 2)
+    counts = torch.tensor([module.family.item_targets(item) for item in items])
+    per_process = [copy.deepcopy(strategy) for _ in range(world)]
+    steps = []
+    for step in range(3):
+        module.step_share = StepShare()
+        alone = strategy.train_batch(module, {**module.family.collate(items), "step_targets": counts})
+        shared, memory = [], []
+        for micro in range(accumulate):
+            for rank in range(world):
+                module.step_share = share = StepShare(micro, accumulate, rank, world)
+                batch = {**module.family.collate(share.block(items)), "step_targets": counts}
+                out = per_process[rank].train_batch(module, batch)
+                assert torch.equal(out["step_targets"], alone["step_targets"])  # the step's targets, as one process
+                rows = _rows(tok, out)
+                shared += rows[: len(share.block(items))]
+                memory += rows[len(share.block(items)) :]
+        one = _rows(tok, alone)
+        assert shared + memory == one[:8] + one[8:] if name == "replay" else shared == one
+        steps.append(one)
+    distinct = {p[:3] for rows in steps for p in rows}
+    assert distinct >= {"cpy", "shf"}  # earlier tasks' examples reached the batches
 
 
 # -- quadratic penalties -----------------------------------------------------------------------
@@ -143,7 +187,7 @@ def test_si_importance_matches_the_closed_form_on_a_quadratic():
     for _ in range(steps):
         opt.zero_grad()
         (0.5 * a * (model.theta - t) ** 2).sum().backward()
-        si.after_backward(module)
+        si.before_optimizer_step(module)
         opt.step()
         si.after_optimizer_step(module, None)
     si.after_task(module, 0, None)
@@ -159,9 +203,9 @@ def test_lwf_is_zero_while_the_model_equals_its_frozen_copy(tiny):
     module = _module(tiny)
     task = make_task("copy", "copy", 40, 10)
     lwf = LwF(alpha=1.0, temperature=2.0)
-    lwf.before_task(module, 0, task)
+    lwf.on_task_start(module, 0, task)
     assert lwf.penalty(module, _batch(module.tokenizer, task)) is None  # no teacher on the first task
-    lwf.before_task(module, 1, task)
+    lwf.on_task_start(module, 1, task)
     batch = _batch(module.tokenizer, task)
     assert float(lwf.penalty(module, batch)) == pytest.approx(0.0, abs=1e-6)
     with torch.no_grad():
@@ -208,7 +252,7 @@ def test_agem_leaves_no_conflict_with_the_memory_gradient(tiny):
     for start in range(0, 48, 8):
         batch = Collator(tok.pad_token_id)(encode(tok, second.train[start : start + 8]))
         before = flat_grad(batch)
-        agem.after_backward(module)
+        agem.before_optimizer_step(module)
         after = torch.cat([p.grad.flatten() for p in model.parameters()])
         if torch.dot(before, g_mem) >= 0:
             assert torch.equal(after, before)

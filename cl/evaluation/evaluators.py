@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+from functools import wraps
 from pathlib import Path
 
 import torch
@@ -25,8 +26,26 @@ MODES = ("auto", "teacher_forced", "generate")
 
 
 def share_loader(items: list, batch_size: int, rank: int, world: int, collate) -> DataLoader:
-    """Process `rank`'s share of `items`, batched alike on every process (cl.distributed)."""
-    return DataLoader(items, batch_sampler=share_batches(len(items), rank, world, batch_size), collate_fn=collate)
+    """Process `rank`'s share of `items`, batched alike on every process (cl.distributed); each
+    batch says whether it is `padding`. A process short of batches (no share, batches of 1) runs
+    padding steps on the set's first item, whose result its evaluator's step drops
+    (`drops_padding`), so that every process calls the model equally often."""
+
+    def collated(batch: list[int]) -> dict:
+        return {**collate([items[i] for i in batch or [0]]), "padding": not batch}
+
+    return DataLoader(share_batches(len(items), rank, world, batch_size), batch_size=None, collate_fn=collated)
+
+
+def drops_padding(step):
+    """`step(..., batch)`, counting nothing on a padding batch (which it still runs)."""
+
+    @wraps(step)
+    def counted(*args) -> tuple[float, int]:
+        total, count = step(*args)
+        return (0.0, 0) if args[-1]["padding"] else (total, count)
+
+    return counted
 
 
 class MeanScore:
@@ -47,6 +66,7 @@ class TeacherForcedAccuracy(MeanScore):
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
+    @drops_padding
     def step(self, model, batch) -> tuple[float, int]:
         correct = teacher_forced_correct(model, batch)
         return float(correct.sum()), len(correct)
@@ -75,6 +95,7 @@ class GeneratedScore(MeanScore):
         outs = greedy_completions(model, self.tokenizer, prompts, self.max_new_tokens, self.stop_ids, len(prompts))
         return [text for text, _ in outs]
 
+    @drops_padding
     def step(self, model, batch) -> tuple[float, int]:
         texts = self.completions(model, batch)
         scores = [self.task.check(self.task.eval[i][0], t) for i, t in zip(batch["example"].tolist(), texts)]
@@ -121,6 +142,7 @@ class Perplexity:
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
     @staticmethod
+    @drops_padding
     def step(model, batch) -> tuple[float, int]:
         logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
         targets = batch["labels"][:, 1:]

@@ -1,7 +1,7 @@
 """Batched greedy decoding: left-padded prompts, the KV cache, stop at the task's end tokens."""
 from __future__ import annotations
 
-from cl.models.generation import new_tokens
+from cl.models.generation import first_stops, new_tokens, texts_before
 
 
 def greedy_completions(
@@ -11,7 +11,6 @@ def greedy_completions(
     prompt, the decoded text before the first stop token and whether a stop token came. The
     model's own `generation_config` (penalties, ...) is set aside: plain greedy decoding."""
     out: list[tuple[str, bool]] = []
-    stops = set(stop_ids)
     for start in range(0, len(prompts), batch_size):
         generated = new_tokens(
             model,
@@ -23,7 +22,6 @@ def greedy_completions(
             use_cache=True,
             eos_token_id=list(stop_ids),
         )
-        for row in generated.tolist():
-            end = next((k for k, t in enumerate(row) if t in stops), None)
-            out.append((tokenizer.decode(row[:end], skip_special_tokens=True), end is not None))
+        ends = first_stops(generated, stop_ids)
+        out += zip(texts_before(tokenizer, generated, ends), (ends < generated.shape[1]).tolist())
     return out

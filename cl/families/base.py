@@ -41,6 +41,12 @@ class Family(Protocol):
     def loss(self, logits: torch.Tensor, batch: dict) -> torch.Tensor:
         """Mean cross-entropy of the rows against their targets."""
 
+    def targets(self, batch: dict) -> int:
+        """Prediction rows with a target in the batch (the count `loss` averages over)."""
+
+    def item_targets(self, item: Any) -> int:
+        """Prediction rows with a target of one item."""
+
     def evaluator(self, task, index: int, mode: str):
         """The evaluator of one column of R (cl.evaluation.evaluators)."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cl.evaluation.evaluators import MeanScore, share_loader
+from cl.evaluation.evaluators import MeanScore, drops_padding, share_loader
 from cl.streams.classes import ClassTask, Sample
 
 
@@ -57,6 +57,14 @@ class ClassifierFamily:
     def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
         return F.cross_entropy(logits.float(), batch["y"])
 
+    @staticmethod
+    def targets(batch: dict) -> int:
+        return len(batch["y"])
+
+    @staticmethod
+    def item_targets(item: Item) -> int:
+        return 1
+
     def evaluator(self, task: ClassTask, index: int, mode: str = "auto") -> "ClassAccuracy":
         return ClassAccuracy(self, task, index)
 
@@ -72,6 +80,7 @@ class ClassAccuracy(MeanScore):
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
     @staticmethod
+    @drops_padding
     def step(model, batch) -> tuple[float, int]:
         predicted = ClassifierFamily.forward(model, batch).argmax(-1)
         return float((predicted == batch["y"]).sum()), len(predicted)

@@ -50,5 +50,13 @@ class LanguageFamily:
     def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
         return answer_cross_entropy(logits, batch["labels"])
 
+    @staticmethod
+    def targets(batch: dict) -> int:
+        return int(answer_positions(batch["labels"]).sum())
+
+    @staticmethod
+    def item_targets(item: Encoded) -> int:
+        return len(item.input_ids) - max(item.prompt_len, 1)  # the first token is never predicted
+
     def evaluator(self, task: Task, index: int, mode: str):
         return task_evaluator(self.encoder, task, index, mode)

@@ -14,7 +14,7 @@ import re
 from dataclasses import asdict, dataclass
 
 import torch
-from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge, random_pruning
+from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge, prune
 
 StateDict = dict[str, torch.Tensor]
 
@@ -119,7 +119,7 @@ class Dare(MergeMethod):
     def update(self, vectors: list[StateDict]) -> StateDict:
         with torch.random.fork_rng(devices=[]):  # peft draws from the global generator
             torch.manual_seed(self.seed)
-            dropped = [{k: random_pruning(t, self.density, rescale=True) for k, t in v.items()} for v in vectors]
+            dropped = [{k: prune(t, self.density, "random", rescale=True) for k, t in v.items()} for v in vectors]
         return {k: self.scale * sum(v[k] for v in dropped) for k in vectors[0]}
 
 

@@ -49,6 +49,18 @@ def new_tokens(model, prompts: list[list[int]], pad_token_id: int, num_return_se
     return out[:, width:]
 
 
+def first_stops(ids: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """Per row of generated `ids` [N, T], the position of its first stop token (T where none came)."""
+    is_stop = torch.isin(ids, torch.tensor(stop_ids, device=ids.device))
+    return torch.where(is_stop.any(1), is_stop.int().argmax(1), ids.shape[1])
+
+
+def texts_before(tokenizer, ids: torch.Tensor, ends: torch.Tensor) -> list[str]:
+    """Each row's text before position `ends[row]`, special tokens left out: what a task's checker
+    reads, in evaluation and as RFT's reward."""
+    return [tokenizer.decode(row[:n], skip_special_tokens=True) for row, n in zip(ids.tolist(), ends.tolist())]
+
+
 def prompt_pass(model, ids: torch.Tensor, attention: torch.Tensor, times: int):
     """One pass over the left-padded rows `ids`: the logits at their last position [rows, 1,
     vocab] and their key/value cache, each row's entry repeated `times` (for the sequences that

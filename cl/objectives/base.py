@@ -13,9 +13,6 @@ class Objective:
     `state_dict()`, which `load_state_dict` restores into a freshly built objective."""
 
     language_only = False  # True: it needs a language model (it generates text), not for classifiers
-    # Every process calls the model equally often in a step, as FSDP and DeepSpeed need (they act
-    # inside every forward pass); False: refused under them.
-    equal_model_calls = True
 
     def loss(self, module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training step's loss and logs (may use and update the objective's state). A loss

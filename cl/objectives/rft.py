@@ -1,9 +1,11 @@
 """Reinforcement fine-tuning (GRPO-style) with the task's checker as the reward.
 
-Per batch: sample G completions per prompt, reward them (exact answer, plus an optional format
-term), drop groups that carry no signal (their rewards are all equal), turn rewards into
-group-relative advantages and minimise a clipped policy-gradient loss (asymmetric clip as in
-DAPO), optionally with a k3 KL penalty to a frozen copy of the policy taken at the task start.
+Per batch: sample G completions per prompt, each stopping where evaluation stops (the task's end
+of turn or eos: `Encoder.stop_ids`), reward their text without that token as evaluation scores it
+(plus an optional format term for ending with the task's end token, the one SFT trains), drop
+groups that carry no signal (their rewards are all equal), turn rewards into group-relative
+advantages and minimise a clipped policy-gradient loss (asymmetric clip as in DAPO), optionally
+with a k3 KL penalty to a frozen copy of the policy taken at the task start.
 
 An optimizer step is taken only once the kept groups of one or more batches reach `min_kept` of
 a batch (DAPO's dynamic sampling; by default a group is kept when its rewards differ). Adam moves
@@ -104,10 +106,10 @@ def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
     return (labels != IGNORE).int().argmax(1)
 
 
-def row_checkers(module, task_ids: list[int]) -> list:
-    """Each row's checker: its own task's (rows replayed from memory keep theirs), else the
-    current task's."""
-    return [module.seen_tasks[t].check if t in module.seen_tasks else module.task.check for t in task_ids]
+def row_tasks(module, task_ids: list[int]) -> list:
+    """Each row's task: its own (rows replayed from memory keep their checker and end token), else
+    the current task."""
+    return [module.seen_tasks.get(t, module.task) for t in task_ids]
 
 
 # -- the objective ----------------------------------------------------------------------------
@@ -174,9 +176,6 @@ class RFT(Objective):
     """
 
     language_only = True  # it samples text completions
-    # A process whose rollouts kept no group joins a step with a zero loss and no forward pass, and
-    # the number of calls of the log-probability pass depends on the completions' length.
-    equal_model_calls = False
 
     def __init__(
         self,
@@ -311,17 +310,18 @@ class RFT(Objective):
 
     def _rollout(self, module, batch) -> tuple[_Stored | None, dict]:
         """Sample, reward and filter: the kept rows (None if no group is kept) and the rollout's logs."""
-        tok, G, budget = module.tokenizer, self.group_size, self._budget(module)
+        tok, G, budget, encoder = module.tokenizer, self.group_size, self._budget(module), module.encoder
         lens = prompt_lengths(batch["labels"])
         prompts = [row[:n] for row, n in zip(batch["input_ids"].tolist(), lens.tolist())]
-        rollout = sample_completions(
-            module.model, tok, prompts, G, budget, self.temperature, self.top_p, use_cache=self.use_cache
-        )
+        tasks = row_tasks(module, batch["task_ids"].tolist())
+        stops = sorted({i for task in tasks for i in encoder.stop_ids(task)})  # as evaluation stops
+        rollout = sample_completions(module.model, tok, prompts, G, budget, self.temperature, self.top_p,
+                                     use_cache=self.use_cache, stop_ids=stops)  # fmt: skip
         texts = batch["prompts"]  # the checker reads the task's prompt text, not the rendered one
-        checks = row_checkers(module, batch["task_ids"].tolist())
-        correct = [checks[i // G](texts[i // G], c) for i, c in enumerate(rollout.texts)]
+        correct = [tasks[i // G].check(texts[i // G], c) for i, c in enumerate(rollout.texts)]
         correct = torch.tensor(correct, device=rollout.completions.device)
-        rewards = (correct + self.format_reward * rollout.ended.float()).view(-1, G)
+        ends = torch.tensor([encoder.end_id(task) for task in tasks], device=correct.device).repeat_interleave(G)
+        rewards = (correct + self.format_reward * (rollout.stop == ends).float()).view(-1, G)
         success = (correct > 0.5).view(-1, G)
         keep = keep_groups(rewards, success, self.group_filter)
         logs = {

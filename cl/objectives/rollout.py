@@ -6,28 +6,27 @@ from dataclasses import dataclass
 
 import torch
 
-from cl.models.generation import new_tokens
+from cl.models.generation import first_stops, new_tokens, texts_before
 
 
 @dataclass
 class Rollout:
     """Sampled completions, prompt-major: row `b * group_size + g` is sample g of prompt b.
 
-    `completions` holds the generated ids (padding after the end token), `mask` the tokens up to
-    and including the first end token, `ended` whether that token was produced, `texts` the
-    decoded completions without the end token.
+    `completions` holds the generated ids (padding after the stop token), `mask` the tokens up
+    to and including the first stop token, `stop` that token (-1 where none came), `texts` the
+    decoded completions without it, as evaluation decodes them.
     """
 
     completions: torch.Tensor  # [N, T] long
     mask: torch.Tensor  # [N, T] bool
-    ended: torch.Tensor  # [N] bool
+    stop: torch.Tensor  # [N] long
     texts: list[str]
 
 
-def completion_mask(completions: torch.Tensor, eos_token_id: int) -> torch.Tensor:
-    """True up to and including the first end token of each row (all True if there is none)."""
-    is_eos = completions == eos_token_id
-    return (is_eos.long().cumsum(1) - is_eos.long()) == 0
+def completion_mask(completions: torch.Tensor, stop_ids: list[int]) -> torch.Tensor:
+    """True up to and including the first stop token of each row (all True if there is none)."""
+    return torch.arange(completions.shape[1], device=completions.device) <= first_stops(completions, stop_ids)[:, None]
 
 
 @torch.no_grad()
@@ -41,14 +40,18 @@ def sample_completions(
     top_p: float = 1.0,
     seed: int | None = None,
     use_cache: bool = True,
+    stop_ids: list[int] | None = None,
 ) -> Rollout:
-    """Sample `group_size` completions of each prompt (token ids, bos included) from `model`.
+    """Sample `group_size` completions of each prompt (token ids, bos included) from `model`,
+    each ending at its first token of `stop_ids` (None: eos; RFT passes `Encoder.stop_ids`, the
+    tokens evaluation stops at).
 
     Runs in eval mode and restores the model's mode afterwards. Sampling draws from torch's
     global generator (`generate()` takes no other); with `seed` it runs on a forked generator
     seeded with it, leaving the global state untouched. Only temperature and top-p shape the
     distribution: top-k is off and the model's own `generation_config` is set aside.
     """
+    stop_ids = [tokenizer.eos_token_id] if stop_ids is None else list(stop_ids)
     device = next(model.parameters()).device
     was_training = model.training
     model.eval()
@@ -67,12 +70,11 @@ def sample_completions(
                 top_p=top_p,
                 top_k=0,
                 use_cache=use_cache,
-                eos_token_id=tokenizer.eos_token_id,
+                eos_token_id=stop_ids,
             )
     finally:
         model.train(was_training)
-    mask = completion_mask(completions, tokenizer.eos_token_id)
-    ended = (completions == tokenizer.eos_token_id).any(1)
-    lengths = (mask.sum(1) - ended.long()).tolist()
-    texts = [tokenizer.decode(row[:n]) for row, n in zip(completions.tolist(), lengths)]
-    return Rollout(completions, mask, ended, texts)
+    ends, width = first_stops(completions, stop_ids), completions.shape[1]
+    stop = completions.gather(1, ends.clamp(max=width - 1)[:, None])[:, 0].masked_fill(ends == width, -1)
+    mask = completion_mask(completions, stop_ids)
+    return Rollout(completions, mask, stop, texts_before(tokenizer, completions, ends))

@@ -1,7 +1,7 @@
 """Averaged GEM (Chaudhry et al., 2019): keep the update from increasing the memory loss.
 
-After each backward, a reference gradient g_ref is computed on `sample_size` examples drawn from
-the memory; when g . g_ref < 0 the gradient becomes g - (g . g_ref / g_ref . g_ref) g_ref.
+Before each optimizer step, on the step's whole gradient g (all its micro-batches), a reference
+gradient g_ref is computed on `sample_size` examples drawn from the memory; when g . g_ref < 0 the gradient becomes g - (g . g_ref / g_ref . g_ref) g_ref.
 
 With several processes, each scores its share of the same memory sample and the shares'
 gradients are averaged (weighted by their sizes), so every process projects against one g_ref,
@@ -44,7 +44,7 @@ class AGEM(Strategy):
     def after_task(self, module, index, task):
         self.buffer.add(module.family.encode(task, task.train, index), index)
 
-    def after_backward(self, module):
+    def before_optimizer_step(self, module):
         if not len(self.buffer):
             return
         params = [p for p in module.model.parameters() if p.grad is not None]

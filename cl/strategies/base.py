@@ -3,9 +3,11 @@
 Strategies compose: the module calls every strategy's hook in config order. A new strategy is
 one file here and one YAML in conf/strategy/; it touches nothing else.
 
-Hooks have one job each: `train_batch` may replace the batch, `penalty` computes a loss term and
-changes nothing, `after_backward` edits gradients, `after_optimizer_step` records what a step
-did (SI's path integral, DER++'s memory, reset counters). Everything a strategy keeps between
+Hooks have one job each: `before_task` changes the model for a task (adds, freezes, resets),
+`on_task_start` reads it as the task starts (teachers, anchors), `train_batch` may replace the
+batch, `penalty` computes a loss term and changes nothing, `before_optimizer_step` edits the
+step's gradients, `after_optimizer_step` records what a step did (SI's path integral, DER++'s
+memory, reset counters). Everything a strategy keeps between
 hooks is in `state_dict()`, which `load_state_dict` restores into a freshly built strategy, so
 a run resumed from a checkpoint continues exactly.
 """
@@ -29,12 +31,15 @@ class ModuleView(Protocol):
     task: Task | None
     task_name: str  # the task's name, "base" before any task
     seen_tasks: dict[int, Task]  # by stream index, the current one included
+    trainable_names: list[str]  # the parameters training may change in this task
+    step_share: Any  # cl.distributed.StepShare: the training batch's place in its optimizer step
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The model's logits on the step's batch (one forward per step, shared)."""
 
     def named_trainable_parameters(self) -> list[tuple[str, torch.nn.Parameter]]:
-        """The parameters training may change: all of the model's, or an adapter's."""
+        """The parameters training may change in this task: all of the model's, or the adapters'
+        (`trainable_names`), frozen by a strategy for this task or not."""
 
 
 class Strategy:
@@ -44,9 +49,21 @@ class Strategy:
     needs_adapter = False  # True: it works on the adapter's structure (O-LoRA), needs adapter=lora
     language_only = False  # True: it reads a language model's structure (blocks, adapters), not for classifiers
     classifier_only = False  # True: it reads the classes of tasks (LwF units=seen), not for language models
+    # True: its penalty pulls the parameters trained in earlier tasks toward their values then
+    anchors_parameters = False
+    # True: each task trains parameters added for it and freezes the earlier ones (O-LoRA)
+    trains_new_parameters = False
+    # True: `after_optimizer_step` keeps the step's batch (DER++), which under gradient
+    # accumulation is the last micro-batch only
+    reads_step_batch = False
 
     def before_task(self, module: ModuleView, index: int, task: Task) -> None:
-        """Called before the optimizer for task `index` is built (freeze, anchor, reset...)."""
+        """Called before the optimizer for task `index` is built: change the model (add, freeze,
+        reset parameters)."""
+
+    def on_task_start(self, module: ModuleView, index: int, task: Task) -> None:
+        """Called once every strategy's `before_task` is done, so the model is as task `index`
+        trains it: keep what the task starts from (a teacher, an anchor)."""
 
     def resume_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called instead of `before_task` when a run resumes inside task `index`: put back on
@@ -64,8 +81,9 @@ class Strategy:
         """An extra loss term added to the objective's loss (no side effects)."""
         return None
 
-    def after_backward(self, module: ModuleView) -> None:
-        """Gradients are populated: project or record them here."""
+    def before_optimizer_step(self, module: ModuleView) -> None:
+        """The step's gradients are complete (summed over its micro-batches, averaged over the
+        processes), before clipping: project or record them here."""
 
     def after_optimizer_step(self, module: ModuleView, batch: dict[str, torch.Tensor]) -> None:
         """The optimizer has updated the parameters with the gradients of `batch` (the last

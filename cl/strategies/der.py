@@ -18,6 +18,8 @@ from cl.strategies.memory import ExampleBuffer
 
 
 class DERpp(Strategy):
+    reads_step_batch = True
+
     def __init__(
         self,
         size: int = 200,

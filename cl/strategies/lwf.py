@@ -40,7 +40,7 @@ class LwF(Strategy):
     def classifier_only(self) -> bool:
         return self.units == "seen"
 
-    def before_task(self, module, index, task):
+    def on_task_start(self, module, index, task):
         if index > 0:
             self.teacher.take(module.model, module.trainable_names)
 

@@ -10,8 +10,8 @@ import copy
 
 import torch
 
-from cl.adapters import lora_layers
 from cl.strategies.base import Strategy
+from cl.streams.builtin import task_seed
 from cl.strategies.quadratic import non_negative
 
 
@@ -19,21 +19,28 @@ def adapter_name(index: int) -> str:
     return "default" if index == 0 else f"task{index}"
 
 
+def lora_a(model: torch.nn.Module, adapter: str) -> dict[str, torch.Tensor]:
+    """Each adapted layer's A matrix (rank x in) of `adapter`, by layer (peft names it
+    <layer>.lora_A.<adapter>.weight)."""
+    suffix = f".lora_A.{adapter}.weight"
+    return {n.removesuffix(suffix): p for n, p in model.named_parameters() if n.endswith(suffix)}
+
+
 def orthogonality(model: torch.nn.Module, new: str, old: list[str]) -> torch.Tensor:
     """sum over LoRA layers and adapters o in `old` of sum |A_o A_new^T| (A: rank x in)."""
-    total = 0.0
-    for layer in lora_layers(model):
-        a_new = layer.lora_A[new].weight
-        for o in old:
-            total = total + (layer.lora_A[o].weight.detach() @ a_new.T).abs().sum()
+    total, a_new = 0.0, lora_a(model, new)
+    for o in old:
+        for layer, a_old in lora_a(model, o).items():
+            total = total + (a_old.detach() @ a_new[layer].T).abs().sum()
     return total
 
 
 class OLoRA(Strategy):
-    needs_adapter = language_only = True
+    needs_adapter = language_only = trains_new_parameters = True
 
-    def __init__(self, lambda_1: float = 0.5, lambda_2: float = 0.0) -> None:
+    def __init__(self, lambda_1: float = 0.5, lambda_2: float = 0.0, seed: int = 0) -> None:
         self.lambda_1, self.lambda_2 = non_negative("lambda_1", lambda_1), non_negative("lambda_2", lambda_2)
+        self.seed = seed
         self.adapters: list[str] = []  # one per task started, in order
 
     def before_task(self, module, index, task):
@@ -46,8 +53,11 @@ class OLoRA(Strategy):
 
     def _add(self, model, name: str) -> None:
         """Add adapter `name` (unless it is the first), activate all, train only the new one."""
-        if name not in model.peft_config:
-            model.add_adapter(name, copy.deepcopy(model.peft_config["default"]))
+        if name not in model.peft_config:  # initialised from (seed, adapter): the same in every layout
+            device = next(model.parameters()).device
+            with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+                torch.manual_seed(task_seed(self.seed, f"olora:{name}") % 2**63)
+                model.add_adapter(name, copy.deepcopy(model.peft_config["default"]))
         self.adapters.append(name)
         model.base_model.set_adapter(list(self.adapters))
         for n, p in model.named_parameters():

@@ -37,6 +37,8 @@ def non_negative(name: str, value: float) -> float:
 
 
 class QuadraticPenalty(Strategy):
+    anchors_parameters = True
+
     def __init__(self, strength: float, online: bool = False, decay: float = 1.0) -> None:
         if strength < 0:
             raise ValueError(f"penalty strength must be >= 0, got {strength}")

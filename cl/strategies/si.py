@@ -24,7 +24,7 @@ class SI(QuadraticPenalty):
         self.start = snapshot(module)
         self.w = {}
 
-    def after_backward(self, module):
+    def before_optimizer_step(self, module):
         self._step = {n: (p.grad.detach().clone(), p.detach().clone())
                       for n, p in module.model.named_parameters() if p.grad is not None}  # fmt: skip
 
