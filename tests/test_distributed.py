@@ -102,11 +102,11 @@ def test_rft_with_every_strategy_stays_in_step_across_processes(tmp_path):
     completions, also for A-GEM's reference gradient (averaged over processes: with HFT's
     frozen half, per-process references made the weights drift apart)."""
     proc = cl_run(tmp_path, *DDP, "objective=rft", "base=mixture", "base.steps=100", "strategy=[replay,ewc,hft,agem,derpp,lwf,si]",
-                  "train.steps_per_task=30", "train.batch_size=16", "optimizer.lr=3e-3", "logger=none",
+                  "train.steps_per_task=15", "train.batch_size=16", "optimizer.lr=3e-3", "logger=none",
                   "stream.order=[copy,shift]", "trainer.enable_progress_bar=false", env={"OMP_NUM_THREADS": "1"})  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = results(tmp_path)
-    assert out["timing"]["train_steps"] == 100 + 2 * 30 and out["status"]["state"] == "finished"
+    assert out["timing"]["train_steps"] == 100 + 2 * 15 and out["status"]["state"] == "finished"
     assert len(list(tmp_path.rglob("results.json"))) == 1
     assert len(out["R"]) == 3 and max(out["R"][-1]) > 0
     assert out["R"][-1] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"]), abs=1e-9)
