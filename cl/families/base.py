@@ -59,3 +59,18 @@ def to_batch(family: Family, items: list[Any], device) -> dict:
 def batch_device(batch: dict) -> torch.device:
     """Where the batch's tensors are."""
     return batch["task_ids"].device
+
+
+def step_mean(mean: torch.Tensor, module, batch: dict) -> torch.Tensor:
+    """A mean over the batch's targets, reweighted so that the shares of the optimizer step
+    (`module.step_share`) together give the mean over all the step's targets.
+
+    Lightning divides each micro-batch's loss by their number and DDP averages the gradients
+    over processes, so a plain mean per share would weight each target by 1 / (targets of its
+    share), and with answers of different lengths the step would change with the layout. The
+    batch carries the target counts of its whole step (`step_targets`, cl.loop.TaskBatches);
+    a batch without them (a memory sample), or shares holding equal counts, are left as they are."""
+    if "step_targets" not in batch:
+        return mean
+    local, total = module.family.targets(batch) * module.step_share.count, int(batch["step_targets"].sum())
+    return mean if local == total else mean * (local / total)

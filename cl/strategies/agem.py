@@ -1,13 +1,17 @@
 """Averaged GEM (Chaudhry et al., 2019): keep the update from increasing the memory loss.
 
 Before each optimizer step, on the step's whole gradient g (all its micro-batches), a reference
-gradient g_ref is computed on `sample_size` examples drawn from the memory; when g . g_ref < 0 the gradient becomes g - (g . g_ref / g_ref . g_ref) g_ref.
+gradient g_ref is computed on `sample_size` examples drawn from the memory; when g . g_ref < 0
+the gradient becomes g - (g . g_ref / g_ref . g_ref) g_ref.
 
 With several processes, each scores its share of the same memory sample and the shares'
-gradients are averaged (weighted by their sizes), so every process projects against one g_ref,
-as DDP averages the training gradient: under RFT each process samples its own completions.
+gradients are averaged (weighted by their shares of the sample's targets: the one-process
+g_ref), so every process projects against one g_ref, as DDP averages the training gradient:
+under RFT each process samples its own completions.
 """
 from __future__ import annotations
+
+from typing import Callable
 
 import torch
 
@@ -25,14 +29,15 @@ def project(g: torch.Tensor, g_ref: torch.Tensor) -> torch.Tensor:
     return g - dot / torch.dot(g_ref, g_ref).clamp_min(1e-12) * g_ref
 
 
-def memory_share(sample: list, rank: int, world: int) -> tuple[list, float]:
-    """Process `rank`'s share of the reference sample and its weight in the average. A sample
-    smaller than the number of processes is scored whole by each (every process must take part:
-    generation runs in step across them)."""
+def memory_share(sample: list, rank: int, world: int, targets: Callable) -> tuple[list, float]:
+    """Process `rank`'s share of the reference sample and its weight in the average: its share of
+    the sample's targets (`targets`: item -> count), so that the shares' mean losses average to
+    the mean over the whole sample. A sample smaller than the number of processes is scored
+    whole by each (every process must take part: generation runs in step across them)."""
     if len(sample) < world:
         return sample, 1 / world
     share = shard(sample, rank, world)
-    return share, len(share) / len(sample)
+    return share, sum(map(targets, share)) / sum(map(targets, sample))
 
 
 class AGEM(Strategy):
@@ -60,7 +65,7 @@ class AGEM(Strategy):
         """The flat gradient of the objective's reference loss on a memory sample, for `params`
         (their .grad is used and left set to it)."""
         sample = self.buffer.sample(self.sample_size)  # the same on every process (same seed and memory)
-        share, weight = memory_share(sample, process_rank(), process_count())
+        share, weight = memory_share(sample, process_rank(), process_count(), module.family.item_targets)
         for p in params:
             p.grad = None
         module.objective.reference_loss(module, to_batch(module.family, share, params[0].device)).backward()

@@ -2,14 +2,16 @@
 token of a language model, each example of a classifier).
 
 Before each task after the first, a frozen copy of the model is kept; on the current task's
-inputs the penalty is alpha * T^2 * KL(teacher_T || student_T) averaged over the rows, with
-both distributions softened by temperature T.
+inputs the penalty is alpha * T^2 * KL(teacher_T || student_T) averaged over the rows (of the
+whole optimizer step, whatever its micro-batches and processes), with both distributions
+softened by temperature T.
 """
 from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
 
+from cl.families.base import step_mean
 from cl.models.frozen import FrozenCopy
 from cl.strategies.base import Strategy
 
@@ -55,7 +57,7 @@ class LwF(Strategy):
         if self.units == "seen":
             seen = self._seen_classes(module, student.device)
             student, teacher = student[:, seen], teacher[:, seen]
-        return self.alpha * distillation(student, teacher, self.temperature)
+        return step_mean(self.alpha * distillation(student, teacher, self.temperature), module, batch)
 
     def _seen_classes(self, module, device) -> torch.Tensor:
         """The classes of the tasks before the current one (worked out once per task)."""
