@@ -29,9 +29,9 @@ class ContinualModule(L.LightningModule):
 
     The optimizer is rebuilt for every task over the parameters that then require grad, so a
     strategy that freezes parameters in `before_task` leaves them without optimizer state.
-    `begin_task` runs every strategy's `before_task` (which may change the model), then fixes
-    the parameters the task trains (`trainable_names`), then runs every `on_task_start` (which
-    reads the model as the task starts), so the order of strategies in a config does not matter.
+    `begin_task` runs every strategy's `before_task` (which may change the model, e.g. add the
+    task's parameters to `trainable_names`), then every `on_task_start` (which reads the model
+    as the task starts), so the order of strategies in a config does not matter.
     Each training batch's place in its optimizer step (`step_share`) is set before the
     strategies see it.
     """
@@ -53,10 +53,8 @@ class ContinualModule(L.LightningModule):
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.adapter = adapter or NoAdapter()
-        # what training may change (all weights, or an adapter's) before any strategy freezes some;
-        # `trainable_names` adds what a task's strategies add to the model (O-LoRA's adapters)
+        # what training may change (all weights, or an adapter's) before any strategy freezes some
         self._built_trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-        self.trainable_names = self._trainable_now()
         if family is None:
             from cl.families.language import LanguageFamily
 
@@ -73,9 +71,11 @@ class ContinualModule(L.LightningModule):
         self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
         self.step_share = StepShare()  # the training batch's place in its optimizer step
 
-    def _trainable_now(self) -> list[str]:
+    @property
+    def trainable_names(self) -> list[str]:
         """Parameters training may change in this task: those trainable when the module was built
-        (whether or not a strategy froze some for the task) and those added trainable since."""
+        (whether or not a strategy froze some for the task) and those added trainable since
+        (O-LoRA's adapter of the task)."""
         return [n for n, p in self.model.named_parameters() if p.requires_grad or n in self._built_trainable]
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
@@ -85,7 +85,6 @@ class ContinualModule(L.LightningModule):
         self.model = self.adapter.before_task(self.model, index)
         for s in self.strategies:
             s.before_task(self, index, task)
-        self.trainable_names = self._trainable_now()
         for s in self.strategies:
             s.on_task_start(self, index, task)
 
@@ -96,7 +95,6 @@ class ContinualModule(L.LightningModule):
         self.seen_tasks[index] = task
         for s in self.strategies:
             s.resume_task(self, index, task)
-        self.trainable_names = self._trainable_now()
 
     def end_task(self, index: int, task: Task) -> None:
         for s in self.strategies:
@@ -140,7 +138,6 @@ class ContinualModule(L.LightningModule):
         for strategy, s in zip(self.strategies, state["strategies"]):
             strategy.load_state_dict(s)
             strategy.restore_structure(self)
-        self.trainable_names = self._trainable_now()
 
     def transfer_batch_to_device(self, batch, device, dataloader_idx: int):
         """Batches are flat dicts of tensors (and prompt texts): move them directly (Lightning's
