@@ -8,7 +8,7 @@ import torch
 
 from cl.models import tiny_llama
 from cl.streams import make_task
-from cl.tracking.console import quiet_lightning
+from cl.outputs.console import quiet_lightning
 
 quiet_lightning()
 DEFAULT_TASKS = ["reverse", "sort", "shift", "copy"]
@@ -46,7 +46,7 @@ def optimizer_bytes(opt: torch.optim.Optimizer) -> int:
 def sft_step(model, opt, batch, keep_grads: bool = False) -> float:
     """Seconds of one SFT step (answer cross-entropy, backward, optimizer step); `keep_grads`
     zeroes the gradients instead of freeing them, so they stay allocated between steps."""
-    from cl.objectives.sft import answer_cross_entropy
+    from cl.families.language import answer_cross_entropy
 
     start = time.perf_counter()
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits

@@ -23,7 +23,7 @@ from pathlib import Path
 
 def steps_per_second(run: Path, overrides: list[str], threads: int) -> float:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1"}
-    cmd = [sys.executable, "-m", "cl.cli", *overrides, f"hydra.run.dir={run}"]
+    cmd = [sys.executable, "-m", "cl.cli.run", *overrides, f"hydra.run.dir={run}"]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
     if proc.returncode != 0:
         raise SystemExit(f"cl-run failed ({' '.join(overrides)}):\n{proc.stderr[-2000:]}")

@@ -14,8 +14,8 @@ import torch
 
 from benchmarks.common import adamw, default_model, default_tasks, quiet_trainer, timed
 from cl.evaluation.exact_match import generate_exact_match, teacher_forced_exact_match
-from cl.loop import ContinualLoop, TrainingPlan
-from cl.module import ContinualModule
+from cl.training.loop import ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
 from cl.objectives import SFT
 from cl.streams import Stream, Task
 

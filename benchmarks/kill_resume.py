@@ -29,7 +29,7 @@ import torch
 from omegaconf import OmegaConf
 
 from benchmarks.common import adamw, default_model, default_tasks, quiet_trainer
-from cl.checkpoint import CheckpointFolder
+from cl.training.checkpoint import CheckpointFolder
 
 CONFIGS = {
     "naive": [],
@@ -46,7 +46,7 @@ ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "WANDB_MODE": "offline", "WANDB_SILE
 
 
 def _start(run: Path, overrides: list[str]) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "cl.cli", *SHORT, *overrides, f"hydra.run.dir={run}"]
+    cmd = [sys.executable, "-m", "cl.cli.run", *SHORT, *overrides, f"hydra.run.dir={run}"]
     return subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
@@ -91,7 +91,7 @@ def kill_and_resume(root: Path, trials: int, rng: random.Random) -> tuple[int, i
         killed = killed and not (run / "results.json").exists()  # killed after its work was done: finished
         killed_count += killed
         if killed:
-            resume = [sys.executable, "-m", "cl.cli", f"resume={run}", f"hydra.run.dir={root / 'unused'}"]
+            resume = [sys.executable, "-m", "cl.cli.run", f"resume={run}", f"hydra.run.dir={root / 'unused'}"]
             done = subprocess.run(resume, env=ENV, capture_output=True, text=True)
             if done.returncode:
                 print(f"trial {trial} ({name}): resume failed: {done.stderr[-1500:]}")
@@ -110,8 +110,8 @@ def kill_and_resume(root: Path, trials: int, rng: random.Random) -> tuple[int, i
 
 def overhead(n_tasks: int) -> tuple[float, float, int]:
     """Wall seconds of the default loop with and without checkpoints, and the interval used."""
-    from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
-    from cl.module import ContinualModule
+    from cl.training.loop import CheckpointPlan, ContinualLoop, TrainingPlan
+    from cl.training.module import ContinualModule
     from cl.objectives import SFT
     from cl.streams import Stream
 

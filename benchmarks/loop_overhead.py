@@ -14,10 +14,10 @@ import time
 import torch
 
 from benchmarks.common import adamw, default_model, default_tasks, quiet_trainer
-from cl.loop import ContinualLoop, TrainingPlan
-from cl.module import ContinualModule
+from cl.training.loop import ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
 from cl.objectives import SFT
-from cl.optim import warmup_cosine
+from cl.training.optim import warmup_cosine
 from cl.streams import Stream
 
 

@@ -3,7 +3,7 @@ training holds (weights + gradients + optimizer state), as ratios measured in on
 
 Both arms train the same batches of the shipped facts2text task (chat template, SFT loss on
 answer tokens, AdamW) from the same weights: full fine-tuning on every parameter, LoRA (rank 8,
-alpha 16, every linear layer of the blocks, through cl.adapters.LoRA) on the adapter only.
+alpha 16, every linear layer of the blocks, through cl.models.adapters.LoRA) on the adapter only.
 Steps alternate between the arms; warm-up steps are excluded and the median is compared.
 Memory is counted from the tensors themselves: every weight, the gradients training leaves,
 and AdamW's state.
@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import optimizer_bytes, sft_step, tensor_bytes
-from cl.adapters import LoRA
+from cl.models.adapters import LoRA
 from cl.models import smollm2
 from cl.streams import file_task
 from cl.streams.encoding import Collator, Encoder

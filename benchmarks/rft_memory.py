@@ -43,8 +43,8 @@ def rss_mib() -> float:
 
 def one_step(variant: str, rows: int, group: int, prompt_len: int, new_tokens: int) -> dict:
     from cl.models import tiny_llama
+    from cl.objectives.grpo import clipped_policy_loss
     from cl.objectives.logprobs import completion_logprobs
-    from cl.objectives.rft import clipped_policy_loss
     from cl.streams.encoding import left_pad
 
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")

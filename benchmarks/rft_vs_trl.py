@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from benchmarks.common import adamw, default_model, default_tasks, quiet_trainer
-from cl.loop import ContinualLoop, TrainingPlan
-from cl.module import ContinualModule
+from cl.training.loop import ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, Task
 

@@ -3,7 +3,9 @@
 Each (strategy, seed) is one real `cl-run` in a subprocess (W&B off); the table gives ACC, BWT,
 forgetting and learning accuracy as mean +- std over seeds, the wall time per run, and the time
 per training step and peak memory of each strategy as ratios against naive measured in the
-same sweep. Prints the table; `--doc docs/strategies.md` also writes it there.
+same sweep. Prints the table; `--doc FILE` also writes it to FILE as a Markdown page. The last
+table, with its command, commit, environment and discussion, is docs/experiments/strategies.md
+(write the new table elsewhere and copy it in: --doc replaces the whole file).
 Run: .venv/bin/python -m benchmarks.strategies [--seeds 0 1 2] [--jobs 2] [--out DIR] [--doc FILE]
 """
 from __future__ import annotations
@@ -43,7 +45,7 @@ def run_one(name: str, seed: int, out: Path, threads: int, extra: list[str]) -> 
     run_dir = out / name.replace(" ", "_").replace("(", "").replace(")", "").replace("+", "and") / f"seed{seed}"
     if not (run_dir / "results.json").exists():
         env = {**os.environ, "OMP_NUM_THREADS": str(threads), "WANDB_MODE": "disabled"}
-        cmd = [sys.executable, "-m", "cl.cli", *SETUPS[name], f"seed={seed}", "logger=none",
+        cmd = [sys.executable, "-m", "cl.cli.run", *SETUPS[name], f"seed={seed}", "logger=none",
                "trainer.enable_progress_bar=false", *extra, f"hydra.run.dir={run_dir}"]  # fmt: skip
         start = time.perf_counter()
         proc = subprocess.run(cmd, env=env, capture_output=True, text=True)

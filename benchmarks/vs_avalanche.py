@@ -70,7 +70,8 @@ Where the pairs differ, and the cl settings that make them as close as the two a
 Run: .venv/bin/python -m benchmarks.vs_avalanche [--seeds 0 1 2] [--strategies naive replay ewc lwf agem]
      [--epochs 10] [--lr 0.1] [--threads 1] [--doc FILE]
      .venv/bin/python -m benchmarks.vs_avalanche --measure-fisher   (the EWC Fisher ratio above)
-About 4-5 minutes on 2 CPU cores.
+About 4-5 minutes on 2 CPU cores. The last tables, with command, commit, environment and reading,
+are docs/experiments/vs-avalanche.md (--doc replaces the whole file: write elsewhere and copy in).
 """
 from __future__ import annotations
 
@@ -232,7 +233,7 @@ def run_cl(name: str, seed: int, s: Settings, threads: int, steps: int, run_dir:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "HF_HUB_OFFLINE": "1", "WANDB_MODE": "disabled"}  # fmt: skip
     hidden = "[" + ",".join(map(str, s.hidden)) + "]"
-    cmd = [sys.executable, "-m", "cl.cli", "stream=split_mnist1d", f"stream.benchmark.n_experiences={s.n_experiences}",
+    cmd = [sys.executable, "-m", "cl.cli.run", "stream=split_mnist1d", f"stream.benchmark.n_experiences={s.n_experiences}",
            "model=mlp", f"model.hidden={hidden}", f"model.dropout={s.dropout}", *cl_overrides(name, s),
            "optimizer=sgd", f"optimizer.lr={s.lr}", "scheduler=constant", "logger=none", "checkpoint.enabled=false",
            "trainer.enable_progress_bar=false", "trainer.gradient_clip_val=null", f"seed={seed}",

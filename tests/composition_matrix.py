@@ -17,7 +17,7 @@ on a tiny model. Its verdict (`verdict`) is
   why it cannot (no strategy today).
 
 tests/test_composition.py asserts every verdict; `python -m tests.composition_matrix` writes
-the table of docs/composition.md.
+the table of docs/concepts/composition.md.
 """
 from __future__ import annotations
 
@@ -132,7 +132,8 @@ def hydra_session():
 
 def refusal(cell: Cell) -> str | None:
     """The config checks' message for the cell, or None when they accept it."""
-    from cl.config_checks import ConfigError, check_config
+    from cl.assembly.checks import check_config
+    from cl.core.errors import ConfigError
 
     try:
         check_config(composed(cell), [p.stem for p in (CONF / "task").glob("*.yaml")])
@@ -173,7 +174,8 @@ def run(cell: Cell) -> Outcome:
     """Train the cell's two tasks through cl-run's builders, in this process."""
     import lightning as L
 
-    from cl.cli import build_loop, build_tasks
+    from cl.assembly.parts import build_loop
+    from cl.assembly.tasks import build_tasks
     from cl.families.base import to_batch
     from cl.strategies.base import Strategy
 
@@ -272,7 +274,7 @@ def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
 
 
 def table(verdicts: dict[Cell, str]) -> str:
-    """docs/composition.md: every cell's verdict, and how many act and are refused."""
+    """docs/concepts/composition.md: every cell's verdict, and how many act and are refused."""
     acts = sum(v.startswith("acts") for v in verdicts.values())
     lines = [
         "# Composition matrix",
@@ -303,7 +305,8 @@ def _main() -> None:
         outcomes = outcomes_in_processes(2, Path(folder))
     with hydra_session():
         verdicts |= {cell: verdict(cell, outcomes.__getitem__) for cell in cells(processes=2)}
-    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parents[1] / "docs" / "composition.md"
+    default = Path(__file__).resolve().parents[1] / "docs" / "concepts" / "composition.md"
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else default
     out.write_text(table(verdicts))
     print(f"wrote {out}")
 

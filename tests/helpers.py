@@ -26,7 +26,7 @@ def _run_module(module: str, tmp_path: Path, args: list[str], env: dict | None) 
 
 def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: dict | None = None) -> subprocess.CompletedProcess:
     """`run_dir` None: cl-run picks the folder (under paths.output_dir); `env` as for `_run_module`."""
-    return _run_module("cl.cli", tmp_path, [*overrides, *([f"hydra.run.dir={tmp_path / run_dir}"] if run_dir else [])], env)
+    return _run_module("cl.cli.run", tmp_path, [*overrides, *([f"hydra.run.dir={tmp_path / run_dir}"] if run_dir else [])], env)
 
 
 def results(tmp_path: Path, run_dir: str = "run") -> dict:
@@ -35,7 +35,7 @@ def results(tmp_path: Path, run_dir: str = "run") -> dict:
 
 def cl_dashboard(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real `cl-dashboard` in a subprocess (`env` as for `_run_module`)."""
-    return _run_module("cl.dashboard_cli", tmp_path, list(args), env)
+    return _run_module("cl.cli.dashboard", tmp_path, list(args), env)
 
 
 def wandb_logged(run_folder: Path) -> tuple[set[str], dict, str]:

@@ -93,13 +93,14 @@ TINY_LINEAR = "its linear layers are: q_proj, k_proj, v_proj, o_proj, gate_proj,
     ],
 )
 def test_rejected_by_the_config_check(overrides, message):
-    """The checks `cl-run` runs before any work (cl.config_checks), called on the composed config
+    """The checks `cl-run` runs before any work (cl.assembly.checks), called on the composed config
     in this process: every one raises ConfigError, and the cases above (optimizer.lr, from the
     same check) show that a ConfigError reaches the console as one message and leaves nothing
     behind."""
     from hydra import compose, initialize_config_dir
 
-    from cl.config_checks import ConfigError, check_config
+    from cl.assembly.checks import check_config
+    from cl.core.errors import ConfigError
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=overrides)
@@ -165,10 +166,10 @@ def test_process_count_as_lightning_counts(monkeypatch, accelerator, devices, no
     (four here), a list or "0,1" its GPUs, auto on CPU one process."""
     from omegaconf import OmegaConf
 
-    from cl.config_checks import _process_count
+    from cl.assembly.checks.trainer import configured_processes
 
     _fake_gpus(monkeypatch, 4)
-    assert _process_count(OmegaConf.create({"accelerator": accelerator, "devices": devices, "num_nodes": nodes})) == processes
+    assert configured_processes(OmegaConf.create({"accelerator": accelerator, "devices": devices, "num_nodes": nodes})) == processes
 
 
 def test_process_count_agrees_with_lightnings_parsing(monkeypatch):
@@ -178,7 +179,8 @@ def test_process_count_agrees_with_lightnings_parsing(monkeypatch):
     from lightning.pytorch.accelerators import CPUAccelerator, CUDAAccelerator
     from omegaconf import OmegaConf
 
-    from cl.config_checks import ConfigError, _process_count
+    from cl.assembly.checks.trainer import configured_processes
+    from cl.core.errors import ConfigError
 
     _fake_gpus(monkeypatch, 4)
     monkeypatch.setattr(device_parser, "_get_all_available_gpus", lambda **_: [0, 1, 2, 3])
@@ -190,7 +192,7 @@ def test_process_count_agrees_with_lightnings_parsing(monkeypatch):
             except Exception:  # TypeError, ValueError, MisconfigurationException
                 theirs = None
             try:
-                ours = _process_count(OmegaConf.create({"accelerator": accelerator, "devices": devices}))
+                ours = configured_processes(OmegaConf.create({"accelerator": accelerator, "devices": devices}))
             except ConfigError:
                 ours = None
             assert ours == theirs, (accelerator, devices)
@@ -199,11 +201,11 @@ def test_process_count_agrees_with_lightnings_parsing(monkeypatch):
 def _checked_additions(*overrides: str, config_dir: Path = CONF) -> None:
     from hydra import compose, initialize_config_dir
 
-    from cl.cli import _is_group
-    from cl.config_checks import check_added_keys
+    from cl.assembly.checks.keys import check_added_keys
+    from cl.cli.run import is_group
 
     with initialize_config_dir(config_dir=str(config_dir), version_base="1.3"):
-        check_added_keys(compose(config_name="config", overrides=list(overrides)), list(overrides), _is_group)
+        check_added_keys(compose(config_name="config", overrides=list(overrides)), list(overrides), is_group)
 
 
 @pytest.mark.parametrize(
@@ -244,7 +246,7 @@ def test_groups_of_ones_own_folder_are_additions_too(tmp_path, where):
     ],
 )
 def test_additions_nothing_reads_are_refused(overrides, message):
-    from cl.config_checks import ConfigError
+    from cl.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         _checked_additions(*overrides)
@@ -275,22 +277,23 @@ def test_a_benchmark_stream_needs_only_its_benchmark_and_setting():
     from hydra import compose, initialize_config_dir
     from omegaconf import open_dict
 
-    from cl.cli import _complete_stream
-    from cl.config_checks import check_config
+    from cl.assembly.checks import check_config
+    from cl.assembly.tasks import complete_stream
+    from cl.cli.run import load_task
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["stream=split_digits", "model=mlp"])
     with open_dict(cfg):
         del cfg.stream.order, cfg.stream.held_out
     check_config(cfg, [])
-    _complete_stream(cfg)
+    complete_stream(cfg, load_task)
     assert cfg.stream.order is None and list(cfg.stream.held_out) == []
 
 
 def test_target_modules_that_name_modules_pass():
     from hydra import compose, initialize_config_dir
 
-    from cl.config_checks import check_target_modules
+    from cl.assembly.checks.parts import check_target_modules
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["adapter=lora", "adapter.target_modules=[q_proj,self_attn.v_proj,lm_head]"])
@@ -306,7 +309,8 @@ def test_smollm2_target_modules_are_checked_before_its_weights_load():
     from hydra import compose, initialize_config_dir
 
     import cl.models.build  # noqa: F401  (its imports are not what is timed)
-    from cl.config_checks import ConfigError, check_target_modules
+    from cl.assembly.checks.parts import check_target_modules
+    from cl.core.errors import ConfigError
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         cfg = compose(config_name="config", overrides=["model=smollm2", "adapter=lora", "adapter.target_modules=[no_such_module]"])
@@ -324,10 +328,10 @@ def test_gpu_devices_are_counted_on_the_gpus(tmp_path):
     import torch
     from omegaconf import OmegaConf
 
-    from cl.config_checks import _process_count
+    from cl.assembly.checks.trainer import configured_processes
 
     for devices in (-1, "auto"):
-        assert _process_count(OmegaConf.create({"accelerator": "gpu", "devices": devices})) == torch.cuda.device_count()
+        assert configured_processes(OmegaConf.create({"accelerator": "gpu", "devices": devices})) == torch.cuda.device_count()
     proc = cl_run(tmp_path, "merge=[task_arithmetic]", "trainer.accelerator=gpu", "trainer.devices=[0,1]", "logger=none")
     assert proc.returncode == 2 and "merges are evaluated in one process" in proc.stderr, proc.stderr[-3000:]
     assert "Traceback" not in proc.stderr and not (tmp_path / "run").exists()

@@ -18,13 +18,13 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cl.checkpoint import CheckpointFolder, checkpoint_name
-from cl.loop import CheckpointPlan, ContinualLoop, TrainingPlan
-from cl.module import ContinualModule
-from cl.adapters import LoRA
+from cl.training.checkpoint import CheckpointFolder, checkpoint_name
+from cl.training.loop import CheckpointPlan, ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
+from cl.models.adapters import LoRA
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
-from cl.tracking.results import code_changes
+from cl.core.provenance import code_changes
 from tests.helpers import cl_env, results
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
@@ -186,7 +186,7 @@ def _final_weights(run: Path) -> dict:
 @pytest.mark.parametrize("case", list(KILLS))
 def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_path, case):
     extra, kill_at = KILLS[case]
-    args = [sys.executable, "-m", "cl.cli", *RUN, *extra]
+    args = [sys.executable, "-m", "cl.cli.run", *RUN, *extra]
     env = cl_env(tmp_path, {"OMP_NUM_THREADS": "1"})
     # the uninterrupted run and the one to kill side by side, one thread each
     reference = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'ref'}"], env=env, cwd=tmp_path,
@@ -200,7 +200,7 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     assert not (tmp_path / "run" / "results.json").exists()
-    resume = [sys.executable, "-m", "cl.cli", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"]
+    resume = [sys.executable, "-m", "cl.cli.run", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"]
     resumed = subprocess.run(resume, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not (tmp_path / "new").exists()  # the resumed run continues in its own folder
@@ -224,7 +224,7 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
 def _compose(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    import cl.cli  # noqa: F401  (registers the ${cl.data_dir:} resolver)
+    import cl.cli.resolvers  # noqa: F401  (registers the ${cl.data_dir:} resolver)
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))
@@ -239,7 +239,7 @@ def _saved_run(folder: Path, cfg, finished: bool = False) -> Path:
 
 
 def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path):
-    from cl.resume import find_unfinished, hold_run_lock
+    from cl.assembly.run_folder import find_unfinished, hold_run_lock
 
     cfg = _compose(f"paths.output_dir={tmp_path}", "strategy=ewc", "resume=auto")
     same_config = cfg.copy()
@@ -256,20 +256,20 @@ def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path
 
 
 def test_a_requeued_job_continues_the_unfinished_run_in_its_folder(tmp_path):
-    from cl.cli import _resume
-    from cl.config_checks import ConfigError
+    from cl.assembly.run_folder import choose_run
+    from cl.core.errors import ConfigError
 
     cfg = _compose("strategy=ewc")
     folder = _saved_run(tmp_path / "job", cfg)
-    assert _resume(cfg, folder) == (folder, cfg)
-    assert _resume(cfg, tmp_path / "fresh") == (None, cfg)
+    assert choose_run(cfg, folder) == (folder, cfg)
+    assert choose_run(cfg, tmp_path / "fresh") == (None, cfg)
     with pytest.raises(ConfigError, match="holds an unfinished run of another config"):
-        _resume(_compose("strategy=l2"), folder)
+        choose_run(_compose("strategy=l2"), folder)
 
 
 def test_a_running_folder_cannot_be_run_twice(tmp_path):
-    from cl.config_checks import ConfigError
-    from cl.resume import hold_run_lock, is_running
+    from cl.core.errors import ConfigError
+    from cl.assembly.run_folder import hold_run_lock, is_running
 
     assert not is_running(tmp_path)
     hold_run_lock(tmp_path)
@@ -279,8 +279,8 @@ def test_a_running_folder_cannot_be_run_twice(tmp_path):
 
 
 def test_resume_with_a_folder_rejects_overrides_that_change_the_run(tmp_path):
-    from cl.config_checks import ConfigError
-    from cl.resume import check_overrides, saved_config
+    from cl.core.errors import ConfigError
+    from cl.assembly.run_folder import check_overrides, saved_config
 
     saved = saved_config(_saved_run(tmp_path / "run", _compose("strategy=ewc", "seed=3")))
     check_overrides(saved, _compose("strategy=ewc", "seed=3"), ["strategy=ewc", "seed=3", "hydra.run.dir=x"])
@@ -295,11 +295,11 @@ def test_resume_with_a_folder_rejects_overrides_that_change_the_run(tmp_path):
 
 
 def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
-    from cl import cli
+    from cl.assembly import base_cache
 
     def key(*overrides):
         cfg = _compose("base=mixture", *overrides)
-        return cli._base_cache_file(cfg, list(cfg.stream.order)).name
+        return base_cache.base_cache_file(cfg, list(cfg.stream.order)).name
 
     plain = key()
     assert key("trainer.precision=bf16-true") != plain
@@ -310,5 +310,5 @@ def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
     assert key("optimizer.lr=1e-4") != plain  # without base.lr the base stage trains at optimizer.lr
     assert key("base.lr=3e-3") == plain  # adamw's default rate, set explicitly: the same base stage
     assert key("base.lr=3e-3", "optimizer.lr=1e-4") == plain  # a sweep of the stream's rate keeps the base
-    monkeypatch.setattr(cli, "training_code_version", lambda: "changed")
+    monkeypatch.setattr(base_cache, "training_code_version", lambda: "changed")
     assert key() != plain

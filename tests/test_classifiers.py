@@ -6,8 +6,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from cl.cli import CONF_DIR, build_tasks, run
-from cl.config_checks import check_config
+from cl.assembly.checks import check_config
+from cl.assembly.experiment import run
+from cl.assembly.tasks import build_tasks
+from cl.core.paths import CONF_DIR
 from cl.models.classifiers import MASKED, cnn, mlp
 
 # every strategy for classifiers besides naive (the fixture below): one run each, except the
@@ -93,7 +95,7 @@ def test_cnn_takes_signals_and_images(shape):
 @pytest.mark.slow
 def test_cl_run_on_split_mnist1d_with_an_mlp_and_replay_end_to_end(tmp_path):
     """The issue's command, as a user types it, offline: R, metrics, the W&B run and cl-report."""
-    from cl.tracking.report import report
+    from cl.outputs.report import report
     from tests.helpers import cl_run, results, wandb_logged
 
     proc = cl_run(tmp_path, "stream=split_mnist1d", "model=mlp", "strategy=replay", "seed=1", "train.steps_per_task=60",
@@ -122,7 +124,7 @@ def test_cl_run_on_split_mnist1d_with_an_mlp_and_replay_end_to_end(tmp_path):
 )
 def test_a_bad_benchmark_stream_is_reported_when_its_tasks_are_built(override, message):
     """cl-run builds the tasks before the slow imports and before writing anything."""
-    from cl.config_checks import ConfigError
+    from cl.core.errors import ConfigError
 
     with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
         cfg = compose("config", overrides=["stream=split_digits", "model=mlp", override])
@@ -141,7 +143,7 @@ def test_a_classifier_run_resumed_from_a_checkpoint_inside_a_task_ends_as_the_un
     checkpoint and come back: the run resumed inside task 1 gives the same R and weights."""
     import shutil
 
-    from cl.checkpoint import CheckpointFolder
+    from cl.training.checkpoint import CheckpointFolder
 
     keep = ["checkpoint.enabled=true", "checkpoint.every_n_steps=25", "checkpoint.keep=100",
             "strategy=[replay,ewc,lwf,derpp]", "stream.setting=task"]  # fmt: skip

@@ -10,11 +10,11 @@ import torch
 from cl.evaluation.continual import subset_task
 from cl.evaluation.exact_match import teacher_forced_exact_match
 from cl.evaluation.stability import min_accuracy, stability_metrics, windowed_forgetting, worst_case_accuracy
-from cl.loop import ContinualLoop, TrainingPlan
-from cl.module import ContinualModule
+from cl.training.loop import ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
 from cl.objectives import SFT
 from cl.streams import Stream, make_task
-from cl.streams.builtin import task_seed
+from cl.core.seeding import task_seed
 from tests.test_loop import make_trainer
 
 # three tasks, two evaluations each; task 0 learned at 0.8, task 1 at 0.7

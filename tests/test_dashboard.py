@@ -35,7 +35,7 @@ def _dotted(config: dict, prefix: str = "") -> set[str]:
 
 @pytest.mark.slow
 def test_every_panel_reads_a_key_the_run_logged(sweep, tmp_path):
-    from cl.tracking.dashboard import spec_keys
+    from cl.outputs.dashboard import spec_keys
 
     run = sweep / "0"
     proc = cl_dashboard(tmp_path, str(run), "--out", str(tmp_path / "spec.json"))
@@ -63,8 +63,8 @@ def _panel_keys(spec: dict, section: str) -> list[list[str]]:
 def test_panels_only_for_keys_logged_to_wandb_not_for_merges_cl_merge_added_later(sweep, tmp_path):
     """cl-merge writes results.json only: its merges get no panel. Nor do a held-out task's continual
     curve (continual evaluation scores the trained tasks) and a retention without a value at any row."""
-    from cl.merge_cli import main as merge_main
-    from cl.tracking.dashboard import dashboard_spec, spec_keys
+    from cl.cli.merge import main as merge_main
+    from cl.outputs.dashboard import dashboard_spec, spec_keys
 
     proc = cl_run(tmp_path, "stream.order=[reverse,copy]", "stream.held_out=[sort]", *QUICK, "eval.every_n_steps=2",
                   "eval.subset=10", "checkpoint.task_weights=true")  # fmt: skip
@@ -91,7 +91,7 @@ def test_panels_only_for_keys_logged_to_wandb_not_for_merges_cl_merge_added_late
 
 @pytest.mark.slow
 def test_a_sweep_gets_one_workspace_for_its_group_grouped_by_configuration(sweep, tmp_path):
-    from cl.tracking.dashboard import dashboard_spec, workspace
+    from cl.outputs.dashboard import dashboard_spec, workspace
 
     spec = dashboard_spec(sweep)
     logged = [wandb_logged(sweep / job) for job in ("0", "1")]
@@ -107,7 +107,7 @@ def test_a_sweep_gets_one_workspace_for_its_group_grouped_by_configuration(sweep
 
 
 def test_bad_folders_and_creating_without_a_login_stop_with_one_message(tmp_path, capsys):
-    from cl.dashboard_cli import main
+    from cl.cli.dashboard import main
 
     (tmp_path / "empty").mkdir()
     for argv, message in [([str(tmp_path / "empty")], "empty: no finished run (a run folder holds results.json)"),

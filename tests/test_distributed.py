@@ -12,7 +12,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cl.distributed import shard
+from cl.core.distributed import shard
 from tests.helpers import cl_env, cl_run, results
 
 # one test worker runs them all (make test: --dist loadgroup), so that no two multi-process
@@ -31,10 +31,10 @@ def test_process_shares_take_every_item_once():
 def one_process_row(run: Path, tasks: list[str], subset: int | None = None) -> list[float]:
     """Every task's accuracy of the run's final weights, scored here in one process (on the
     continual-evaluation subset of `subset` examples if given)."""
-    from cl.cli import build_tasks
+    from cl.assembly.tasks import build_tasks
     from cl.evaluation.continual import subset_task
     from cl.evaluation.exact_match import teacher_forced_exact_match
-    from cl.streams.builtin import task_seed
+    from cl.core.seeding import task_seed
     from cl.streams.encoding import Encoder
 
     cfg = OmegaConf.load(run / "config.yaml")
@@ -76,7 +76,7 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     assert [p["step"] for p in points] == [10, 20, 30, 40]
     assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "ref", ref["tasks"], subset=45), abs=1e-9)
 
-    victim = subprocess.Popen([sys.executable, "-m", "cl.cli", *run, f"hydra.run.dir={tmp_path / 'run'}"],
+    victim = subprocess.Popen([sys.executable, "-m", "cl.cli.run", *run, f"hydra.run.dir={tmp_path / 'run'}"],
                               env=cl_env(tmp_path, one_thread), cwd=tmp_path, stdout=subprocess.DEVNULL,
                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.time() + 300
@@ -217,7 +217,7 @@ def _derpp_memory_on_a_share(rank: int, world: int, folder: str) -> None:
 def _derpp_memory(share) -> list:
     """DER++'s memory after three steps of 8 examples, each process offering `share(rows)`."""
     from cl.models import tiny_llama
-    from cl.module import ContinualModule
+    from cl.training.module import ContinualModule
     from cl.objectives import SFT
     from cl.strategies import DERpp
     from cl.streams import make_task
@@ -251,7 +251,7 @@ SHARES += [(n, world, size) for n in range(8) for world in range(1, 5) for size 
 def test_every_process_gets_the_same_number_of_batches_and_every_item_once(n, world, size):
     """Fewer items than processes, or uneven shares in batches of 1: a process short of batches
     gets empty ones (padding steps), so that none waits for the others forever."""
-    from cl.distributed import share_batches
+    from cl.core.distributed import share_batches
 
     shares = [share_batches(n, r, world, size) for r in range(world)]
     assert sorted(i for share in shares for batch in share for i in batch) == list(range(n))
@@ -274,7 +274,7 @@ def _generated_sums(rank: int = 0, world: int = 1) -> list[list[float]]:
     graded (distinct characters of the completion), so each example's share of it shows."""
     import dataclasses
 
-    from cl.distributed import sum_tensors_over_processes
+    from cl.core.distributed import sum_tensors_over_processes
     from cl.evaluation.evaluators import GeneratedScore
     from cl.models import tiny_llama
     from cl.streams import make_task

@@ -7,7 +7,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from cl.cli import CONF_DIR
+from cl.core.paths import CONF_DIR
 
 EXPERIMENTS = sorted(Path(CONF_DIR, "experiment").glob("*.yaml"))
 

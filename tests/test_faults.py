@@ -14,7 +14,7 @@ from tests.helpers import QUICK, cl_run
 
 
 def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_failed(tmp_path, capsys):
-    from cl.tracking.report import collect
+    from cl.outputs.report import collect
 
     # An infinite rate makes the first step's weights non-finite; a merely huge one (1e6) diverged
     # in one installation and saturated the model to a constant, finite loss in another.
@@ -34,7 +34,7 @@ def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_faile
 
 def test_two_runs_started_together_keep_both_results(tmp_path):
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "CL_CACHE_DIR": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "cl.cli", *QUICK, "logger=none", f"paths.output_dir={tmp_path / 'out'}"]
+    cmd = [sys.executable, "-m", "cl.cli.run", *QUICK, "logger=none", f"paths.output_dir={tmp_path / 'out'}"]
     procs = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
              for _ in range(2)]  # fmt: skip
     assert [p.wait(timeout=300) for p in procs] == [0, 0], [p.stderr.read()[-2000:] for p in procs]
@@ -43,19 +43,20 @@ def test_two_runs_started_together_keep_both_results(tmp_path):
 
 
 def test_wandb_failing_mid_run_costs_no_local_results(tmp_path, caplog):
-    from cl.tracking.wandb_run import WandbTracker
+    from cl.core.events import Row
+    from cl.outputs.wandb_run import WandbTracker
 
     tracker = WandbTracker(tmp_path, {"a": 1}, mode="offline")
     tracker.run.finish()  # from here on every W&B call raises
 
-    tracker.on_row(0, ["t"], [0.5], {})
+    tracker.on_row(Row(0, ["t"], [0.5], {}))
     tracker.lightning_logger.log_metrics({"train/loss": 1.0}, step=0)
     assert tracker.failed and "W&B failed" in caplog.text
     assert caplog.text.count("W&B failed") == 1  # said once, then W&B is left alone
 
 
 def test_sweep_job_count_lets_the_command_line_replace_a_swept_key():
-    from cl.hydra_callbacks import job_count
+    from cl.cli.hydra_callbacks import job_count
 
     config = OmegaConf.create({"hydra": {"sweeper": {"params": {"strategy": "naive,replay,ewc", "seed": "0,1,2"}},
                                          "overrides": {"task": ["seed=5"]}}})  # fmt: skip
@@ -68,7 +69,7 @@ def test_a_failed_sweep_job_is_logged_with_its_error_when_it_ends(tmp_path, capl
     from hydra.core.utils import JobReturn, JobStatus
     from hydra.types import RunMode
 
-    from cl.hydra_callbacks import SweepProgress
+    from cl.cli.hydra_callbacks import SweepProgress
 
     config = OmegaConf.create({"hydra": {"mode": RunMode.MULTIRUN, "sweep": {"dir": str(tmp_path)}}})
     (tmp_path / "0").mkdir()
@@ -84,7 +85,7 @@ def test_a_failed_sweep_job_is_logged_with_its_error_when_it_ends(tmp_path, capl
 
 @pytest.mark.parametrize("name", ["config.yaml", "results.json"])
 def test_files_appear_whole(tmp_path, name):
-    from cl.tracking.atomic import atomic_path
+    from cl.core.files import atomic_path
 
     target = tmp_path / name
     target.write_text("old")

@@ -67,8 +67,8 @@ def _train_task(model, tok, strategy, steps=15):
     """One task through the real module and Trainer; returns the module and its optimizer."""
     import lightning as L
 
-    from cl.loop import ContinualLoop, TrainingPlan
-    from cl.module import ContinualModule
+    from cl.training.loop import ContinualLoop, TrainingPlan
+    from cl.training.module import ContinualModule
     from cl.objectives import SFT
     from cl.streams import Stream
 

@@ -71,7 +71,7 @@ def test_bad_task_data_is_rejected_when_the_tasks_are_built(tmp_path, monkeypatc
     to the console)."""
     from omegaconf import OmegaConf
 
-    from cl.cli import build_tasks
+    from cl.assembly.tasks import build_tasks
     from cl.streams.task import TaskDataError
 
     _user_task(tmp_path, body, data)

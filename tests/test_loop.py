@@ -7,8 +7,11 @@ import pytest
 import torch
 
 from cl.evaluation.exact_match import teacher_forced_exact_match
-from cl.loop import ContinualLoop, TaskBatches, TrainingPlan, base_stage
-from cl.module import ContinualModule
+from cl.core.events import Observer
+from cl.training.base_stage import base_stage
+from cl.training.batches import TaskBatches
+from cl.training.loop import ContinualLoop, TrainingPlan
+from cl.training.module import ContinualModule
 from cl.objectives import SFT
 from cl.strategies import Strategy
 from cl.streams import Stream, make_task
@@ -44,7 +47,7 @@ def test_matrix_rows_match_direct_evaluation_and_hooks_run_in_order(tiny):
     rec = Recorder()
     loop, stream = _loop(tiny, steps=120, strategies=[rec], lr=1e-2, max_len=3)  # short sequences: learned in 120 steps
     rows = []
-    loop.observers.append(type("Obs", (), {"on_row": lambda self, i, n, r, g: rows.append((i, n, r))})())
+    loop.events.attach(type("Obs", (Observer,), {"on_row": lambda self, r: rows.append((r.index, r.tasks, r.values))})())
     R = loop.run()
     assert R.shape == (3, 2)
     # each task is learned when trained (from 0 before), and copy is lost while shift trains

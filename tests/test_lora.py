@@ -4,10 +4,10 @@ from functools import partial
 import pytest
 import torch
 
-from cl.adapters import LoRA
-from cl.loop import ContinualLoop, TrainingPlan
+from cl.models.adapters import LoRA
+from cl.training.loop import ContinualLoop, TrainingPlan
 from cl.models import tiny_llama
-from cl.module import ContinualModule
+from cl.training.module import ContinualModule
 from cl.objectives import RFT, SFT
 from cl.streams import Stream
 from cl.streams.encoding import Collator, encode

@@ -85,6 +85,13 @@ def test_merging_one_task_model_at_scale_one_reproduces_it(method):
     assert max((tuned[k] - v).abs().max().item() for k, v in model.state_dict().items()) < 1e-6
 
 
+def test_cl_merge_builds_a_drawing_merge_with_the_runs_seed():
+    from cl.cli.merge import merge_configurations
+
+    (dare,) = merge_configurations([["merge=[dare]"]], 7).values()
+    assert dare.name == "dare" and dare.seed == 7
+
+
 def test_task_vectors_need_the_same_parameters():
     with pytest.raises(ValueError, match="lacks 'b' of the base"):
         task_vectors(_sd(a=[0.0], b=[0.0]), [_sd(a=[1.0])])
@@ -127,7 +134,7 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
     assert logged["columns"] == ["merge", "reverse", "sort", "copy"]
     assert np.allclose([r[1:] for r in logged["data"]], [m["row"] for m in res["merges"]])
 
-    from cl.merge_cli import main as merge_main
+    from cl.cli.merge import main as merge_main
 
     merge_main([str(run), "merge=ties", "merge.ties.density=0.5,1.0"])
     after = json.loads((run / "results.json").read_text())
@@ -138,7 +145,7 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
         assert m["metrics"]["acc"] == pytest.approx(sum(m["row"][:3]) / 3, abs=1e-6)
     assert after["R"] == res["R"] and after["metrics"] == res["metrics"]
 
-    from cl.tracking.report import collect
+    from cl.outputs.report import collect
 
     runs, _ = collect(run)
     configs = {r.config: r for r in runs}
@@ -147,7 +154,7 @@ def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
 
 
 def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
-    from cl.merge_cli import main as merge_main
+    from cl.cli.merge import main as merge_main
 
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps({"status": {"state": "finished"}}))
@@ -168,7 +175,7 @@ def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
 @pytest.mark.slow
 def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_path):
     singles = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (1, 2)]
-    from cl.merge_cli import main as merge_main
+    from cl.cli.merge import main as merge_main
 
     out = tmp_path / "merged"
     merge_main(["--independent", str(out), str(sweep / "1"), str(sweep / "2"),
@@ -182,7 +189,7 @@ def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_
     merged = {m["label"]: m for m in res["merges"]}
     assert merged["task_arithmetic(scale=0.0)"]["row"] == pytest.approx(res["R"][0], abs=1e-6)
     assert merged["ties(density=0.2, scale=1.0)"]["models"] == ["task000", "task001"]
-    from cl.tracking.report import collect
+    from cl.outputs.report import collect
 
     runs, _ = collect(out)  # the merges only: the rows of single models are no sequential result
     assert sorted(r.config for r in runs) == sorted(f"merged: {label}" for label in merged)
@@ -191,7 +198,7 @@ def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_
 def test_cl_merge_independent_refuses_runs_from_different_starts(tmp_path, capsys):
     import torch
 
-    from cl.merge_cli import main as merge_main
+    from cl.cli.merge import main as merge_main
 
     for i, (task, start) in enumerate([("reverse", 0.0), ("sort", 1.0)]):
         run = tmp_path / str(i)

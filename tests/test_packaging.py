@@ -34,7 +34,7 @@ def test_a_wheel_in_a_fresh_venv_runs_cl_run_and_cl_report_outside_the_checkout(
     )
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     env.update(HF_HUB_OFFLINE="1", CL_CACHE_DIR=str(tmp_path / "cache"))
-    where = subprocess.run([venv / "bin" / "python", "-c", "import cl.cli; print(cl.cli.CONF_DIR, cl.cli.DATA_DIR)"],
+    where = subprocess.run([venv / "bin" / "python", "-c", "import cl.core.paths as p; print(p.CONF_DIR, p.DATA_DIR)"],
                            cwd=work, env=env, capture_output=True, text=True)  # fmt: skip
     assert all(p.startswith(str(venv)) for p in where.stdout.split()), where.stdout + where.stderr
     run = subprocess.run([venv / "bin" / "cl-run", "--config-dir", "myconf", "stream.order=[long_copy,topic]",

@@ -4,7 +4,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from cl.cli import CONF_DIR
+from cl.core.paths import CONF_DIR
 
 
 def composed(*overrides, hydra=False):
@@ -47,7 +47,8 @@ def test_fsdp_wraps_each_transformer_block_and_nothing_else():
 def test_sharded_trainers_are_refused_until_verified(overrides, strategy):
     """FSDP and DeepSpeed, by config, name or class, stop before any work (with or without a
     GPU) and point to trainer=ddp: sharded training has never been verified in cl."""
-    from cl.config_checks import ConfigError, check_trainer
+    from cl.assembly.checks.trainer import check_trainer
+    from cl.core.errors import ConfigError
 
     with pytest.raises(ConfigError) as err:
         check_trainer(composed(*overrides))

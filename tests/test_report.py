@@ -28,7 +28,7 @@ def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
     assert len(results) == jobs
     assert len(list(sweep.glob("*/wandb/offline-run-*"))) == jobs
     (sweep / "9" / ".hydra").mkdir(parents=True)  # a job that never finished
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     report_main([str(sweep)])
     by_config = {}
@@ -50,7 +50,7 @@ def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
 
 
 def test_report_names_skipped_runs(tmp_path, capsys):
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     for name, tasks in (("a", ["x", "y"]), ("b", ["x", "y"]), ("c", ["y", "x"])):
         (tmp_path / name / ".hydra").mkdir(parents=True)
@@ -77,7 +77,7 @@ def fake_run(folder: Path, seed: int, overrides: list[str], learning_acc: float,
 
 
 def test_report_says_what_computed_the_runs_and_warns_when_they_mix_environments(tmp_path, capsys):
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     versions = {"torch": "2.14.1", "transformers": "5.24.0", "lightning": "2.6.6", "numpy": "2.4.6"}
     avx512 = {"versions": versions, "compute": {"cpu_capability": "AVX512", "torch_threads": 1}}
@@ -99,7 +99,7 @@ def test_report_says_what_computed_the_runs_and_warns_when_they_mix_environments
 
 
 def test_report_lists_every_seed_and_flags_runs_that_learned_far_less_or_ended_below_row_0(tmp_path, capsys):
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     for seed, learned in enumerate([0.90, 0.85, 0.88, 0.30]):  # seed 3: 0.56 below the median 0.865
         fake_run(tmp_path / f"rft{seed}", seed, ["objective=rft"], learned)
@@ -127,7 +127,7 @@ def test_report_lists_every_seed_and_flags_runs_that_learned_far_less_or_ended_b
 def test_report_averages_the_seeds_that_have_a_value_and_says_how_many(tmp_path, capsys):
     """A null metric in results.json (strict JSON's NaN, e.g. min-ACC of a one-task stream) is missing,
     not zero and not a crash: the mean is over the seeds with a value, "n/a" when none has one."""
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     for seed, (min_acc, wf) in enumerate([(0.4, None), (None, None), (0.7, None)]):
         fake_run(tmp_path / f"run{seed}", seed, [], 0.9, extra={"metrics": {

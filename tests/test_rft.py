@@ -11,11 +11,11 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 import cl.objectives.rft as rft_module
-from cl.loop import ContinualLoop, TrainingPlan
+from cl.training.loop import ContinualLoop, TrainingPlan
 from cl.models import tiny_llama
-from cl.module import ContinualModule
+from cl.training.module import ContinualModule
 from cl.objectives import RFT, SFT
-from cl.objectives.rft import (
+from cl.objectives.grpo import (
     aggregate,
     clip_fraction,
     clipped_policy_loss,
@@ -510,7 +510,7 @@ def test_rft_steps_raise_the_success_rate(partly_trained, copy_task):
 def test_replayed_rows_are_rewarded_by_their_own_task():
     from types import SimpleNamespace
 
-    from cl.objectives.rft import row_tasks
+    from cl.objectives.rollout import row_tasks
 
     copy_task, reverse_task = make_task("copy", "copy", 5, 5), make_task("reverse", "reverse", 5, 5)
     module = SimpleNamespace(task=reverse_task, seen_tasks={0: copy_task, 1: reverse_task})

@@ -1,9 +1,10 @@
 import pytest
 import torch
 
-from cl.distributed import StepShare
-from cl.module import ContinualModule
-from cl.objectives.sft import SFT, answer_cross_entropy
+from cl.core.distributed import StepShare
+from cl.training.module import ContinualModule
+from cl.families.language import answer_cross_entropy
+from cl.objectives.sft import SFT
 from cl.streams.encoding import IGNORE, Collator, encode
 
 

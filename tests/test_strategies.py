@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from cl.distributed import StepShare
+from cl.core.distributed import StepShare
 from cl.families.language import LanguageFamily
 from cl.strategies import AGEM, EWC, L2, SI, DERpp, Joint, LwF, Replay
 from cl.strategies.agem import project

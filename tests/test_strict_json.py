@@ -10,7 +10,7 @@ from tests.helpers import QUICK, cl_run
 
 
 def test_strict_json_writes_non_finite_floats_as_null():
-    from cl.tracking.atomic import strict_json
+    from cl.core.files import strict_json
 
     text = strict_json({"a": [1.5, math.nan], "b": (-math.inf,), "c": {"d": np.float64("inf")}, "e": "NaN", "f": 0})
     assert strict_loads(text) == {"a": [1.5, None], "b": [None], "c": {"d": None}, "e": "NaN", "f": 0}
@@ -31,13 +31,13 @@ def test_metrics_without_a_value_are_null_through_cl_run_cl_merge_and_cl_report(
     assert res["general"]["held_out_retention"] == [None, None]
     assert res["metrics"]["wc_acc"] == res["R"][-1][0]  # one task: WC-ACC is its final accuracy, a number
 
-    from cl.merge_cli import main as merge_main
+    from cl.cli.merge import main as merge_main
 
     merge_main([str(run), "merge=task_arithmetic"])  # rewrites results.json
     after = strict_loads((run / "results.json").read_text())
     assert after["metrics"] == res["metrics"] and after["merges"][0]["metrics"]["held_out_retention"] is None
 
-    from cl.cli import report_main
+    from cl.cli.report import main as report_main
 
     report_main([str(run)])
     rows = {r["configuration"]: r for r in csv.DictReader(open(run / "report" / "summary.csv"))}

@@ -5,19 +5,14 @@ from __future__ import annotations
 import random
 import time
 from dataclasses import replace
-from typing import Protocol
 
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from cl.distributed import sum_tensors_over_processes
+from cl.core.distributed import sum_tensors_over_processes
+from cl.core.events import Observer
 from cl.streams.encoding import to_device
 from cl.streams.task import Task
-
-
-class PointObserver(Protocol):
-    def on_point(self, point: dict, names: list[str]) -> None:
-        """`point`: {"step", "task", "acc"} (cl.evaluation.stability); `names[j]` is task j's."""
 
 
 def subset_task(task: Task, size: int, seed: int) -> Task:
@@ -31,13 +26,14 @@ class ContinualEvaluation(Callback):
     """During the fit of task `task`: after every `every_n_steps`-th optimizer step and after the
     last, scores tasks 0..task with `evaluators` (one per trained task, on its subset) and appends
     {"step": offset + step, "task", "acc"} to `points`, which the loop keeps and checkpoints.
-    Every process scores its share and the sums are reduced, so all hold the same points. The
-    time it takes is added to `timing["continual_eval_s"]`."""
+    Every process scores its share and the sums are reduced, so all hold the same points; each
+    point goes to `observer.on_point` (cl.core.events). The time it takes is added to
+    `timing["continual_eval_s"]`."""
 
     def __init__(self, evaluators: list, loaders: list, every_n_steps: int, task: int, offset: int, points: list[dict],
-                 names: list[str], observers: list[PointObserver], timing: dict) -> None:  # fmt: skip
+                 names: list[str], observer: Observer, timing: dict) -> None:  # fmt: skip
         self.evaluators, self.loaders, self.every, self.task, self.offset = evaluators, loaders, every_n_steps, task, offset
-        self.points, self.names, self.observers, self.timing = points, names, list(observers), timing
+        self.points, self.names, self.observer, self.timing = points, names, observer, timing
         self._last = -1
 
     def on_train_start(self, trainer, pl_module) -> None:
@@ -51,8 +47,7 @@ class ContinualEvaluation(Callback):
         point = {"step": self.offset + step, "task": self.task, "acc": self.scores(pl_module.model, pl_module.device)}
         self.timing["continual_eval_s"] += time.perf_counter() - start
         self.points.append(point)
-        for obs in self.observers:
-            obs.on_point(point, self.names)
+        self.observer.on_point(point, self.names)
 
     @torch.no_grad()
     def scores(self, model: torch.nn.Module, device) -> list[float]:

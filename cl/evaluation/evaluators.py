@@ -1,6 +1,6 @@
 """Evaluators: one column of R (or the general-text perplexity) per evaluator.
 
-Each gives a DataLoader (of one process's share: cl.distributed) and a `step(model, batch) ->
+Each gives a DataLoader (of one process's share: cl.core.distributed) and a `step(model, batch) ->
 (total, count)`; the module sums the pairs over the batches and the processes, and
 `value(total, count)` turns them into the number reported. Lightning's
 `validate` drives them, so device and precision come from the trainer config.
@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
-from cl.distributed import share_batches
+from cl.core.distributed import share_batches
 from cl.evaluation.exact_match import teacher_forced_correct
 from cl.evaluation.generate import greedy_completions
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
@@ -26,7 +26,7 @@ MODES = ("auto", "teacher_forced", "generate")
 
 
 def share_loader(items: list, batch_size: int, rank: int, world: int, collate) -> DataLoader:
-    """Process `rank`'s share of `items`, batched alike on every process (cl.distributed); each
+    """Process `rank`'s share of `items`, batched alike on every process (cl.core.distributed); each
     batch says whether it is `padding`. A process short of batches (no share, batches of 1) runs
     padding steps on the set's first item, whose result its evaluator's step drops
     (`drops_padding`), so that every process calls the model equally often."""

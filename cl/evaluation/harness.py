@@ -14,7 +14,7 @@ import logging
 import math
 from pathlib import Path
 
-from cl.checkpoint import rng_state, set_rng_state
+from cl.core.seeding import rng_state, set_rng_state
 
 ROWS = ("every", "ends")
 

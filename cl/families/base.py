@@ -68,7 +68,7 @@ def step_mean(mean: torch.Tensor, module, batch: dict) -> torch.Tensor:
     Lightning divides each micro-batch's loss by their number and DDP averages the gradients
     over processes, so a plain mean per share would weight each target by 1 / (targets of its
     share), and with answers of different lengths the step would change with the layout. The
-    batch carries the target counts of its whole step (`step_targets`, cl.loop.TaskBatches);
+    batch carries the target counts of its whole step (`step_targets`, cl.training.loop.TaskBatches);
     a batch without them (a memory sample), or shares holding equal counts, are left as they are."""
     if "step_targets" not in batch:
         return mean

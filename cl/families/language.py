@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 
 from cl.evaluation.evaluators import task_evaluator
-from cl.objectives.sft import answer_cross_entropy
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, split_batch
 from cl.streams.task import Example, Task
 
@@ -12,6 +12,11 @@ from cl.streams.task import Example, Task
 def answer_positions(labels: torch.Tensor) -> torch.Tensor:
     """Mask over logits[:, :-1]: positions whose next token is an answer token."""
     return labels[:, 1:] != IGNORE
+
+
+def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy of each labelled token given its prefix (prompt and pads are ignored)."""
+    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
 class LanguageFamily:

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import torch
 from transformers import GenerationConfig
 
-from cl.distributed import process_count
+from cl.core.distributed import process_count
 from cl.streams.encoding import left_pad, left_pad_positions
 
 

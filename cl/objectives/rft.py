@@ -19,100 +19,22 @@ from dataclasses import asdict, dataclass
 
 import torch
 
-from cl.distributed import process_count, sum_over_processes
+from cl.core.distributed import process_count, sum_over_processes
 from cl.evaluation.evaluators import answer_budget
 from cl.models.frozen import FrozenCopy, dropout_off
-from cl.objectives.collapse import CollapseWatch
 from cl.objectives.base import Objective, zero_loss
+from cl.objectives.collapse import CollapseWatch
+from cl.objectives.grpo import (
+    AGGREGATIONS, FILTERS, SCALES, aggregate, clip_fraction, clipped_policy_loss, group_advantages, k3_kl, keep_groups
+)
 from cl.objectives.logprobs import completion_logprobs
-from cl.objectives.rollout import sample_completions
-from cl.streams.encoding import IGNORE, left_pad
+from cl.objectives.rollout import prompt_lengths, row_tasks, sample_completions
+from cl.streams.encoding import left_pad
 
-SCALES = ("group", "batch", "none")
-AGGREGATIONS = ("sequence", "token", "constant")
-FILTERS = ("zero_variance", "no_success", "none")
-EPS = 1e-4  # added to the std before dividing, as in TRL
 _NO_TASK = object()  # no task seen yet (a task index may be None outside the loop)
 STEP_KEYS = ("train/kl", "train/entropy", "train/clip_fraction")  # per-step logs (vs per-rollout)
 
 
-# -- pure pieces ------------------------------------------------------------------------------
-def group_advantages(rewards: torch.Tensor, scale: str) -> torch.Tensor:
-    """(r - group mean) for rewards [B, G], divided by the group std, the batch std or nothing."""
-    centred = rewards - rewards.mean(1, keepdim=True)
-    if scale == "group":
-        return centred / (rewards.std(1, keepdim=True) + EPS)
-    if scale == "batch":
-        return centred / (rewards.std() + EPS)
-    return centred
-
-
-def aggregate(values: torch.Tensor, mask: torch.Tensor, aggregation: str, max_new_tokens: int) -> torch.Tensor:
-    """Reduce per-token values [N, T] over the masked tokens: per-sequence mean then mean
-    (`sequence`), mean over all tokens (`token`), or sum / (N * max_new_tokens) (`constant`)."""
-    total = torch.where(mask, values, 0.0)
-    if aggregation == "sequence":
-        return (total.sum(1) / mask.sum(1).clamp(min=1)).mean()
-    if aggregation == "token":
-        return total.sum() / mask.sum().clamp(min=1)
-    return total.sum() / (values.shape[0] * max_new_tokens)
-
-
-def clipped_policy_loss(
-    logp: torch.Tensor,
-    old_logp: torch.Tensor,
-    advantages: torch.Tensor,
-    mask: torch.Tensor,
-    eps_low: float,
-    eps_high: float,
-    aggregation: str,
-    max_new_tokens: int,
-) -> torch.Tensor:
-    """-min(ratio * A, clip(ratio, 1 - eps_low, 1 + eps_high) * A) per token, aggregated.
-
-    logp, old_logp, mask: [N, T]; advantages: [N] (one per sequence)."""
-    ratio = torch.exp(logp - old_logp)
-    adv = advantages[:, None]
-    surrogate = torch.minimum(ratio * adv, ratio.clamp(1 - eps_low, 1 + eps_high) * adv)
-    return aggregate(-surrogate, mask, aggregation, max_new_tokens)
-
-
-def clip_fraction(ratio: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor, eps_low: float, eps_high: float):
-    """Share of completion tokens whose gradient the clip removes."""
-    adv = advantages[:, None]
-    clipped = ((ratio < 1 - eps_low) & (adv < 0)) | ((ratio > 1 + eps_high) & (adv > 0))
-    return (clipped & mask).sum() / mask.sum().clamp(min=1)
-
-
-def k3_kl(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
-    """Per-token k3 estimate of KL(policy || reference): exp(d) - d - 1 with d = ref - logp."""
-    d = ref_logp - logp
-    return torch.exp(d) - d - 1
-
-
-def keep_groups(rewards: torch.Tensor, success: torch.Tensor, rule: str) -> torch.Tensor:
-    """Bool [B]: the groups kept by `rule` ([B, G] rewards and successes). zero_variance (DAPO):
-    groups whose rewards differ, the only ones with a nonzero advantage, also under a graded reward;
-    no_success (RIF-RFT): groups with at least one success; none: every group."""
-    if rule == "zero_variance":
-        return (rewards != rewards[:, :1]).any(1)
-    if rule == "no_success":
-        return success.any(1)
-    return torch.ones(rewards.shape[0], dtype=torch.bool, device=rewards.device)
-
-
-def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
-    """Per row, the index of the first labelled token: bos plus prompt length."""
-    return (labels != IGNORE).int().argmax(1)
-
-
-def row_tasks(module, task_ids: list[int]) -> list:
-    """Each row's task: its own (rows replayed from memory keep their checker and end token), else
-    the current task."""
-    return [module.seen_tasks.get(t, module.task) for t in task_ids]
-
-
-# -- the objective ----------------------------------------------------------------------------
 @dataclass
 class _Stored:
     """The kept groups of one rollout, ready for their optimization passes: one left-padded

@@ -1,5 +1,5 @@
 """Rollouts for reinforcement fine-tuning: G sampled completions per prompt, in one batched,
-KV-cached `generate()` call on left-padded prompts."""
+KV-cached `generate()` call on left-padded prompts; each training row's prompt and task."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import torch
 
 from cl.models.generation import first_stops, new_tokens, texts_before
+from cl.streams.encoding import IGNORE
 
 
 @dataclass
@@ -78,3 +79,14 @@ def sample_completions(
     stop = completions.gather(1, ends.clamp(max=width - 1)[:, None])[:, 0].masked_fill(ends == width, -1)
     mask = completion_mask(completions, stop_ids)
     return Rollout(completions, mask, stop, texts_before(tokenizer, completions, ends))
+
+
+def prompt_lengths(labels: torch.Tensor) -> torch.Tensor:
+    """Per row, the index of the first labelled token: bos plus prompt length."""
+    return (labels != IGNORE).int().argmax(1)
+
+
+def row_tasks(module, task_ids: list[int]) -> list:
+    """Each row's task: its own (rows replayed from memory keep their checker and end token), else
+    the current task."""
+    return [module.seen_tasks.get(t, module.task) for t in task_ids]

@@ -3,17 +3,8 @@ classifier's labels: cl.families), averaged over every target of the optimizer s
 the layout of micro-batches and processes (cl.families.base.step_mean)."""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
-
 from cl.families.base import step_mean
 from cl.objectives.base import Objective
-from cl.streams.encoding import IGNORE
-
-
-def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """Mean cross-entropy of each labelled token given its prefix (prompt and pads are ignored)."""
-    return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
 class SFT(Objective):

@@ -15,7 +15,7 @@ from typing import Callable
 
 import torch
 
-from cl.distributed import process_count, process_rank, shard, sum_tensors_over_processes
+from cl.core.distributed import process_count, process_rank, shard, sum_tensors_over_processes
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer
 from cl.families.base import to_batch

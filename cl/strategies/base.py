@@ -21,7 +21,7 @@ from cl.streams.task import Task
 
 
 class ModuleView(Protocol):
-    """What a strategy may read from the module (cl.module.ContinualModule)."""
+    """What a strategy may read from the module (cl.training.module.ContinualModule)."""
 
     model: torch.nn.Module
     tokenizer: Any
@@ -32,7 +32,7 @@ class ModuleView(Protocol):
     task_name: str  # the task's name, "base" before any task
     seen_tasks: dict[int, Task]  # by stream index, the current one included
     trainable_names: list[str]  # the parameters training may change in this task
-    step_share: Any  # cl.distributed.StepShare: the training batch's place in its optimizer step
+    step_share: Any  # cl.core.distributed.StepShare: the training batch's place in its optimizer step
 
     def logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         """The model's logits on the step's batch (one forward per step, shared)."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from cl.distributed import gather_objects
+from cl.core.distributed import gather_objects
 from cl.families.base import batch_device, to_batch
 from cl.strategies.base import Strategy
 from cl.strategies.memory import ExampleBuffer

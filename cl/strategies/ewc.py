@@ -14,7 +14,7 @@ from typing import Callable, Iterable
 import torch
 import torch.nn.functional as F
 
-from cl.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
+from cl.core.distributed import process_count, process_rank, shard, sum_over_processes, sum_tensors_over_processes
 from cl.families.base import to_batch
 from cl.strategies.quadratic import QuadraticPenalty, Tensors, non_negative
 from cl.strategies.squared_gradients import squared_gradient_sums

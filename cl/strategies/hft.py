@@ -8,17 +8,13 @@ blocks (embeddings; final norm and output head) follow `train_embeddings` and `t
 from __future__ import annotations
 
 import logging
-import random
 
-from cl.strategies.base import Strategy
-from cl.strategies.selection import anatomy, block_parameters, check_selection, choose, is_embedding
+from cl.strategies.selection import SelectionStrategy, block_parameters, is_embedding
 
 log = logging.getLogger("cl")
 
 
-class HFT(Strategy):
-    needs_full_model = language_only = True
-
+class HFT(SelectionStrategy):
     def __init__(
         self,
         fraction: float = 0.5,
@@ -27,8 +23,7 @@ class HFT(Strategy):
         train_head: bool = True,
         seed: int = 0,
     ) -> None:
-        check_selection(fraction, granularity)
-        self.fraction, self.granularity, self.seed = fraction, granularity, seed
+        super().__init__(fraction, granularity, seed)
         self.train_embeddings, self.train_head = train_embeddings, train_head
         self.history: list[dict] = []
 
@@ -55,8 +50,7 @@ class HFT(Strategy):
     def _freeze(self, model, index: int):
         """Freeze all but task `index`'s selection (drawn from the seed and the index alone);
         returns the selection and the block matrices' parameters by name."""
-        anat = anatomy(model)
-        trainable = choose(anat, self.fraction, self.granularity, random.Random(f"{self.seed}:{index}"))
+        anat, trainable = self.select(model, index)
         in_blocks = block_parameters(model, anat)
         block_ids = {id(p) for params in in_blocks.values() for p in params}
         for name, p in model.named_parameters():

@@ -11,7 +11,7 @@ import copy
 import torch
 
 from cl.strategies.base import Strategy
-from cl.streams.builtin import task_seed
+from cl.core.seeding import task_seed
 from cl.strategies.quadratic import non_negative
 
 

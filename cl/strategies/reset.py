@@ -4,20 +4,16 @@ start of the current task, after every task or every `every_steps` training step
 from __future__ import annotations
 
 import logging
-import random
 
 import torch
 
-from cl.strategies.base import Strategy
-from cl.strategies.selection import anatomy, block_parameters, check_selection, choose
+from cl.strategies.selection import SelectionStrategy, block_parameters
 
 log = logging.getLogger("cl")
 TARGETS = ("pretrained", "task_start")
 
 
-class Reset(Strategy):
-    needs_full_model = language_only = True
-
+class Reset(SelectionStrategy):
     def __init__(
         self,
         fraction: float = 0.5,
@@ -26,13 +22,12 @@ class Reset(Strategy):
         every_steps: int | None = None,
         seed: int = 0,
     ) -> None:
-        check_selection(fraction, granularity)
+        super().__init__(fraction, granularity, seed)
         if target not in TARGETS:
             raise ValueError(f"unknown reset target '{target}'; choose one of {', '.join(TARGETS)}")
         if every_steps is not None and every_steps < 1:
             raise ValueError(f"every_steps must be >= 1 or null (reset after each task), got {every_steps}")
-        self.fraction, self.granularity, self.target = fraction, granularity, target
-        self.every_steps, self.seed = every_steps, seed
+        self.target, self.every_steps = target, every_steps
         self.pretrained: dict[str, torch.Tensor] | None = None
         self.task_start: dict[str, torch.Tensor] = {}
         self._steps, self._resets = 0, 0
@@ -46,8 +41,7 @@ class Reset(Strategy):
 
     def reset(self, model: torch.nn.Module) -> set[str]:
         """Reset a fresh selection of block matrices to the target values; returns the selection."""
-        anat = anatomy(model)
-        chosen = choose(anat, self.fraction, self.granularity, random.Random(f"{self.seed}:reset:{self._resets}"))
+        anat, chosen = self.select(model, f"reset:{self._resets}")
         self._resets += 1
         source = self.pretrained if self.target == "pretrained" else self.task_start
         by_id = {id(p): n for n, p in model.named_parameters()}

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import torch
 
+from cl.strategies.base import Strategy
+
 GRANULARITIES = ("category", "block", "matrix")
 
 
@@ -115,3 +117,19 @@ def block_parameters(model: torch.nn.Module, anat: Anatomy) -> dict[str, list[to
 
 def is_embedding(name: str) -> bool:
     return any(k in name for k in ("embed", "wte", "wpe", "embeddings"))
+
+
+class SelectionStrategy(Strategy):
+    """A strategy that acts on a seeded `fraction` of the block matrices at `granularity` (HFT,
+    Reset): the model's own weights, in the blocks of a language model."""
+
+    needs_full_model = language_only = True
+
+    def __init__(self, fraction: float, granularity: str, seed: int) -> None:
+        check_selection(fraction, granularity)
+        self.fraction, self.granularity, self.seed = fraction, granularity, seed
+
+    def select(self, model: torch.nn.Module, draw) -> tuple[Anatomy, set[str]]:
+        """The model's anatomy and its selection for `draw`, drawn from the seed and `draw` alone."""
+        anat = anatomy(model)
+        return anat, choose(anat, self.fraction, self.granularity, random.Random(f"{self.seed}:{draw}"))

@@ -6,11 +6,11 @@ pure function of (seed, task name): the same seed gives the same data on every m
 """
 from __future__ import annotations
 
-import hashlib
 import random
 from itertools import islice
 from typing import Callable
 
+from cl.core.seeding import task_seed
 from cl.streams.task import Task
 
 LETTERS = "abcdefgh"
@@ -121,9 +121,6 @@ RULES: dict[str, type[Rule]] = {
 }
 
 
-def task_seed(seed: int, name: str) -> int:
-    """A per-task seed that does not depend on the task's position in the stream."""
-    return int.from_bytes(hashlib.sha256(f"{seed}:{name}".encode()).digest()[:8], "little")
 
 
 def exact_checker(solve: Callable[[str], str]) -> Callable[[str, str], float]:

@@ -11,7 +11,7 @@ import random
 import tempfile
 from pathlib import Path
 
-from cl.streams.builtin import task_seed
+from cl.core.seeding import task_seed
 from cl.streams.scorers import make_scorer, reference_checker
 from cl.streams.task import Example, Task, TaskDataError
 

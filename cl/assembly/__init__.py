@@ -1,0 +1,1 @@
+"""Config to parts: checks before any work, tasks, model, loop, run folders, outputs, the experiment that runs them."""

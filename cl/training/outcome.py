@@ -1,0 +1,22 @@
+"""What the loop measured, as the `Outcome` of the run_end event (cl.core.events)."""
+from __future__ import annotations
+
+from cl.core.events import FINISHED, Outcome
+from cl.evaluation.matrix import all_metrics
+from cl.evaluation.stability import stability_metrics
+
+
+def outcome(loop, state: str, merges: list[dict] = (), failure: dict | None = None) -> Outcome:
+    """The rows of R `loop` has filled, with their general columns, points, timing and
+    warnings; a finished run's metrics: those of R, the last general columns and, with
+    continual evaluation, the stability metrics."""
+    rows, general = loop.R[: loop.rows_done], loop.general_columns()
+    metrics = {}
+    if state == FINISHED:
+        metrics = {**all_metrics(rows), **{name: values[-1] for name, values in general.items()}}
+        if loop.points:
+            metrics.update(stability_metrics(loop.points, loop.plan.eval_window))
+    module = loop.module
+    return Outcome(state, [t.name for t in loop.stream.eval_tasks], loop.stream.names, rows, metrics, general,
+                   list(loop.points), dict(loop.timing), list(loop.resumed), module.objective.warnings,
+                   module.family.truncated, list(merges), failure)  # fmt: skip
