@@ -93,3 +93,28 @@ def check_target_modules(cfg: DictConfig) -> None:
             label = cfg.model.get("path") or cfg.model._target_.rsplit(".", 1)[-1]
             raise ConfigError(f"adapter.target_modules: no module of {label} is named '{target}'; its linear layers "
                               f"are: {', '.join(linear_names(model))} (null: every one but the output layer)")  # fmt: skip
+
+
+def check_block_patterns(cfg: DictConfig) -> None:
+    """A merge's `block_pattern` (LiNeS: the block index of a parameter's name in its first
+    group) must compile, capture, and match a parameter of the model, which is built without
+    weights for the check (cl.models.skeleton): else the merge would fail after training."""
+    import re
+
+    patterns = {name: body.block_pattern for name, body in (cfg.get("merge") or {}).items() if "block_pattern" in body}
+    for name, pattern in patterns.items():
+        key = f"merge.{name}.block_pattern"
+        try:
+            groups = re.compile(pattern).groups
+        except re.error as err:
+            raise ConfigError(f"{key} {pattern!r} is not a regular expression: {err}") from None
+        if groups < 1:
+            raise ConfigError(f"{key} {pattern!r} must capture the block index in its first group, "
+                              r"as the default '(?:^|\.)layers\.(\d+)\.' does")  # fmt: skip
+        from cl.models.skeleton import skeleton
+
+        model = skeleton(cfg.model)
+        names = [n for n, _ in model.named_parameters()] if model is not None else []
+        if names and not any(re.search(pattern, n) for n in names):
+            raise ConfigError(f"{key} {pattern!r} matches no parameter of the model (names look like "
+                              f"{names[len(names) // 2]!r}): give the pattern of its blocks")  # fmt: skip
