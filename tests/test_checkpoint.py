@@ -224,7 +224,7 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
 def _compose(*overrides: str):
     from hydra import compose, initialize_config_dir
 
-    import cl.cli.resolvers  # noqa: F401  (registers the ${cl.data_dir:} resolver)
+    import cl.assembly  # noqa: F401  (registers the ${cl.data_dir:} resolver)
 
     with initialize_config_dir(config_dir=str(CONF), version_base="1.3"):
         return compose(config_name="config", overrides=list(overrides))

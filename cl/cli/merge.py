@@ -18,7 +18,6 @@ import sys
 from functools import partial
 from pathlib import Path
 
-from cl.cli import resolvers  # noqa: F401  (${cl.data_dir:}, ${cl.unique:})
 from cl.assembly.merges import check_independent, check_run, merge_independent, merge_run, run_results
 from cl.core.errors import ConfigError
 from cl.core.paths import CONF_DIR

@@ -13,7 +13,6 @@ from omegaconf import DictConfig
 from cl.assembly.experiment import prepare, run
 from cl.assembly.launch import Launch
 from cl.assembly.run_folder import discard_run_dir
-from cl.cli import resolvers  # noqa: F401  (${cl.data_dir:}, ${cl.unique:})
 from cl.cli.argv import check_group_lists, check_output_folder
 from cl.core.distributed import is_rank_zero
 from cl.core.errors import ConfigError, TrainingDiverged

@@ -1,4 +1,5 @@
-"""The OmegaConf resolvers cl's configs use, registered on import by the console scripts."""
+"""The OmegaConf resolvers cl's configs use (${cl.data_dir:}, ${cl.unique:}), registered when
+cl.assembly is imported: every path from a config to its parts goes through it."""
 import os
 import secrets
 
