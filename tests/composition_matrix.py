@@ -1,8 +1,9 @@
 """The composition matrix: every pair of parts either acts or is refused before any work.
 
-Cells come from the config groups (conf/strategy, conf/adapter, conf/objective), so a new part
+Cells come from the config groups (conf/strategy, conf/adapter, conf/objective, conf/optimizer), so a new part
 joins the matrix without editing this file: strategy x strategy, strategy x adapter (none,
-lora, lora with O-LoRA), strategy x objective (sft, rft, rft_kl), each strategy under
+lora, lora with O-LoRA), strategy x objective (sft, rft, rft_kl), strategy x optimizer (each
+optimizer but the plain adamw and sgd, compared with adamw), each strategy under
 gradient accumulation (2 micro-batches) and under 2 processes (DDP on CPU). A cell runs the
 real path: Hydra composition, cl-run's config checks and builders, Lightning fits of two tasks
 on a tiny model. Its verdict (`verdict`) is
@@ -35,6 +36,8 @@ CONF = Path(__file__).resolve().parents[1] / "conf"
 STRATEGIES = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
 OBJECTIVES = sorted(p.stem for p in (CONF / "objective").glob("*.yaml"))
 ADAPTERS = sorted(p.stem for p in (CONF / "adapter").glob("*.yaml"))
+OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
+PLAIN_OPTIMIZERS = ("adamw", "sgd")  # the rest (GaLore) get a cell with every strategy, compared with adamw
 ADAPTER_STRATEGIES = ("olora",)  # strategies that make an adapter method of adapter=lora
 PLAIN_OBJECTIVE = "sft"
 
@@ -50,6 +53,8 @@ SMALL_PARTS = {"agem": ["size=32", "sample_size=8"], "derpp": ["size=32", "sampl
 BASE = ["stream.order=[copy,shift]", *TINY, *SMALL_TASKS, "train.steps_per_task=3", "train.batch_size=4",
         "logger=none", "trainer.enable_progress_bar=false", "checkpoint.enabled=false", "optimizer.lr=3e-3",
         "scheduler=constant", "trainer.gradient_clip_val=null"]  # fmt: skip
+# GaLore at a rank below the tiny model's width, its projector refreshed within a task
+SMALL_OPTIMIZERS = {"galore": ["optimizer.rank=4", "optimizer.update_proj_gap=2"]}
 # RFT on a random tiny model: the format reward (ending within the budget) gives groups with a signal
 RFT = ["objective.group_size=4", "objective.max_new_tokens=6", "objective.format_reward=1.0", "objective.min_kept=0.0"]
 
@@ -61,9 +66,11 @@ class Cell:
     objective: str = "sft"
     accumulate: int = 1
     processes: int = 1
+    optimizer: str = "adamw"
 
     def overrides(self) -> list[str]:
-        out = [*BASE, f"strategy=[{','.join(self.strategies)}]", f"objective={self.objective}", f"adapter={self.adapter}"]
+        out = [*BASE, f"strategy=[{','.join(self.strategies)}]", f"objective={self.objective}", f"adapter={self.adapter}",
+               f"optimizer={self.optimizer}", *SMALL_OPTIMIZERS.get(self.optimizer, [])]  # fmt: skip
         out += [f"strategy.{s}.{o}" for s in self.strategies for o in SMALL_PARTS.get(s, [])]
         out += RFT if self.objective != "sft" else []
         out += [f"trainer.accumulate_grad_batches={self.accumulate}"] if self.accumulate > 1 else []
@@ -84,6 +91,7 @@ class Cell:
     def label(self) -> str:
         extra = [f"adapter={self.adapter}"] if self.adapter != "none" else []
         extra += [f"objective={self.objective}"] if self.objective != "sft" else []
+        extra += [f"optimizer={self.optimizer}"] if self.optimizer != "adamw" else []
         extra += [f"accumulate={self.accumulate}"] if self.accumulate > 1 else []
         extra += [f"processes={self.processes}"] if self.processes > 1 else []
         return " ".join([f"strategy=[{','.join(self.strategies)}]", *extra])
@@ -104,6 +112,7 @@ def cells(processes: int = 1) -> list[Cell]:
     out += [Cell((s,), objective=o) for s in STRATEGIES for o in OBJECTIVES if o != PLAIN_OBJECTIVE]
     out += [Cell((s,), adapter, o) for s in ADAPTER_STRATEGIES for adapter in ADAPTERS if adapter != "none"
             for o in OBJECTIVES if o != PLAIN_OBJECTIVE]  # fmt: skip
+    out += [Cell((s,), _adapter_of(s), optimizer=o) for s in STRATEGIES for o in OPTIMIZERS if o not in PLAIN_OPTIMIZERS]
     out += [Cell((s,), _adapter_of(s), accumulate=2) for s in STRATEGIES]
     return list(dict.fromkeys(out))
 
@@ -242,7 +251,8 @@ def compared_objective(name: str) -> str:
 def twins(cell: Cell) -> list[Cell]:
     """The cells a verdict on `cell` compares it with, in its own layout."""
     out = [cell.without(part) for part in cell.strategies if part != "naive"]
-    return out + ([replace(cell, objective=compared_objective(cell.objective))] if cell.objective != PLAIN_OBJECTIVE else [])
+    out += [replace(cell, objective=compared_objective(cell.objective))] if cell.objective != PLAIN_OBJECTIVE else []
+    return out + ([replace(cell, optimizer="adamw")] if cell.optimizer not in PLAIN_OPTIMIZERS else [])
 
 
 def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
@@ -250,7 +260,7 @@ def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
     gives the runs of the cell and of its `twins` (the one-process runs come from `run`)."""
     message = refusal(cell)
     if message is not None:
-        parts = [*cell.strategies, f"adapter={cell.adapter}", cell.objective,
+        parts = [*cell.strategies, f"adapter={cell.adapter}", cell.objective, f"optimizer={cell.optimizer}",
                  *(["accumulate_grad_batches"] if cell.accumulate > 1 else [])]  # fmt: skip
         named = [p for p in parts if p in message]
         assert len(named) >= 2, f"the refusal of {cell.label} names fewer than two parts: {message}"
@@ -265,6 +275,9 @@ def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
     if cell.objective != PLAIN_OBJECTIVE:
         other = outcome(replace(cell, objective=compared_objective(cell.objective)))
         assert distance(result.weights, other.weights) > 1e-6, f"objective {cell.objective} changes nothing"
+    if cell.optimizer not in PLAIN_OPTIMIZERS:
+        other = outcome(replace(cell, optimizer="adamw"))
+        assert distance(result.weights, other.weights) > 1e-6, f"optimizer {cell.optimizer} changes nothing"
     inexact = set(cell.strategies) & INEXACT.get(cell.layout, {}).keys()
     if cell.layout and not inexact:
         one = run(replace(cell, accumulate=1, processes=1))
@@ -279,7 +292,7 @@ def table(verdicts: dict[Cell, str]) -> str:
     lines = [
         "# Composition matrix",
         "",
-        "Every pair of parts cl composes either **acts** (each part changes the trained weights or,",
+        "Every pair of parts cl composes either **acts** (each part, optimizer included, changes the trained weights or,",
         "for A-GEM, the gradient; every penalty and its gradient are non-zero; under gradient",
         "accumulation or 2 processes the step equals the one-process step) or is **refused** before any",
         "work with one message naming both. Cells come from the config groups; `make test` checks",

@@ -175,6 +175,11 @@ KILLS = {
     # the RFT objective with a reference policy, inside a rollout used for 3 steps
     "rft": (["objective=rft_kl", "objective.passes=3", "base=mixture", "base.steps=20", "base.cache=false",
              "logger=none"], "task001-step0000010.ckpt"),  # fmt: skip
+    # CoFiTune's importances and GaLore's projectors (refreshed every 7 steps: after the resume too)
+    "cofitune_galore": (["strategy=[cofitune]", "optimizer=galore", "optimizer.update_proj_gap=7", "logger=none"],
+                        "task001-step0000010.ckpt"),  # fmt: skip
+    # Control LLM's block copies and their trainable interpolation factor
+    "control_llm": (["adapter=control_llm", "adapter.trainable_factor=true", "logger=none"], "task001-step0000010.ckpt"),
 }
 
 

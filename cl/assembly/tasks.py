@@ -31,19 +31,21 @@ def complete_stream(cfg: DictConfig, load_task: Callable[[str], DictConfig]) -> 
 def build_tasks(cfg: DictConfig) -> dict:
     """Every task of the stream, by name, trained ones in stream order (file tasks read their data
     here: a TaskDataError stops the run before the slow imports and before anything is written)."""
-    from hydra.errors import InstantiationException
-
     if is_classification(cfg.stream):
         return _benchmark_tasks(cfg)
-    tasks = {}
-    for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]:
-        try:
-            tasks[name] = instantiate(cfg.stream.tasks[name], name=name)
-        except InstantiationException as err:  # Hydra wraps what the task builder raised
-            if isinstance(err.__cause__, TaskDataError):
-                raise err.__cause__ from None
-            raise
-    return tasks
+    return {name: _build_task(cfg, name) for name in [*cfg.stream.order, *(cfg.stream.held_out or [])]}
+
+
+def _build_task(cfg: DictConfig, name: str):
+    """The task `name` of cfg.stream.tasks; bad data in its files stops with the TaskDataError."""
+    from hydra.errors import InstantiationException
+
+    try:
+        return instantiate(cfg.stream.tasks[name], name=name)
+    except InstantiationException as err:  # Hydra wraps what the task builder raised
+        if isinstance(err.__cause__, TaskDataError):
+            raise err.__cause__ from None
+        raise
 
 
 def _benchmark_tasks(cfg: DictConfig) -> dict:
@@ -68,4 +70,4 @@ def _benchmark_tasks(cfg: DictConfig) -> dict:
 def base_tasks(cfg: DictConfig, tasks: dict) -> list:
     """The tasks of the base stage (base.tasks, else the stream's order), built where the stream has not."""
     names = list(cfg.base.tasks or cfg.stream.order)
-    return [tasks[n] if n in tasks else instantiate(cfg.stream.tasks[n], name=n) for n in names]
+    return [tasks[n] if n in tasks else _build_task(cfg, n) for n in names]

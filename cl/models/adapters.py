@@ -35,6 +35,11 @@ class NoAdapter:
     def after_task(self, model: torch.nn.Module, index: int, task_name: str) -> None:
         """Called once task `index` is trained."""
 
+    def penalty(self, model: torch.nn.Module) -> torch.Tensor | None:
+        """A loss term of the adapter's own, from the training step's forward pass just run
+        (Control LLM's alignment of its block copies with the originals); None: none."""
+        return None
+
 
 class LoRA(NoAdapter):
     """LoRA (Hu et al., 2021) on the linear layers of the blocks: W + (alpha / rank) B A."""

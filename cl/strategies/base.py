@@ -53,6 +53,9 @@ class Strategy:
     anchors_parameters = False
     # True: each task trains parameters added for it and freezes the earlier ones (O-LoRA)
     trains_new_parameters = False
+    # True: it decides which of the model's weights train in a task and freezes the rest (HFT,
+    # CoFiTune): two such strategies would overrule each other
+    chooses_trainable = False
     # True: `after_optimizer_step` keeps the step's batch (DER++), which under gradient
     # accumulation is the last micro-batch only
     reads_step_batch = False

@@ -15,6 +15,8 @@ log = logging.getLogger("cl")
 
 
 class HFT(SelectionStrategy):
+    chooses_trainable = True
+
     def __init__(
         self,
         fraction: float = 0.5,

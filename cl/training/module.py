@@ -157,8 +157,7 @@ class ContinualModule(L.LightningModule):
             # with no real loss in the step (_step_batch None), its gradients are dropped before
             # the optimizer, which then changes nothing (not even its moments)
             return zero_loss(self.model)
-        for s in self.strategies:
-            extra = s.penalty(self, batch)
+        for extra in (self.adapter.penalty(self.model), *(s.penalty(self, batch) for s in self.strategies)):
             if extra is not None:
                 loss = loss + extra
         if not torch.isfinite(loss):
@@ -196,8 +195,10 @@ class ContinualModule(L.LightningModule):
         self._step_logits = self._step_batch = None
 
     def configure_optimizers(self):
-        """A fresh optimizer per task; the scheduler (if any) spans the task's `max_steps`."""
-        opt = self.optimizer_factory([p for p in self.model.parameters() if p.requires_grad])
+        """A fresh optimizer per task over the parameters that require grad, given by name (torch's
+        optimizers take (name, parameter) pairs; GaLore picks the matrices it projects by name);
+        the scheduler (if any) spans the task's `max_steps`."""
+        opt = self.optimizer_factory([(n, p) for n, p in self.model.named_parameters() if p.requires_grad])
         if self.scheduler_factory is None:
             return opt
         sched = self.scheduler_factory(opt, total_steps=self.trainer.max_steps)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig
 
-from cl.assembly.checks.parts import check_block_patterns, check_parts, check_target_modules
+from cl.assembly.checks.parts import check_block_patterns, check_parts, check_target_modules, check_trained_parameters
 from cl.assembly.checks.settings import (
     check_checkpoint,
     check_eval,
@@ -33,5 +33,6 @@ def check_config(cfg: DictConfig, task_group: list[str]) -> None:
     check_trainer(cfg)
     check_parts(cfg)
     check_target_modules(cfg)
+    check_trained_parameters(cfg)
     check_block_patterns(cfg)
     check_harness(cfg)

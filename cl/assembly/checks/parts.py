@@ -66,6 +66,10 @@ def check_compositions(built: dict, trainer: DictConfig) -> None:
             raise ConfigError(f"{anchored[0]} anchors the parameters trained in earlier tasks, and {key} freezes "
                               "them once their task is done (each task trains a new adapter): the penalty would "
                               f"stay 0; drop {anchored[0]} or {key}")  # fmt: skip
+        choosers = [other for other, p in strategies.items() if p.chooses_trainable and other != key]
+        if part.chooses_trainable and choosers:
+            raise ConfigError(f"{key} and {choosers[0]} each choose which weights train in a task and freeze the "
+                              "rest, so one would overrule the other: keep one of them")  # fmt: skip
         if part.reads_step_batch and accumulate > 1:
             raise ConfigError(f"{key} keeps the examples of each optimizer step's batch, and with "
                               f"trainer.accumulate_grad_batches={accumulate} it would see only the last micro-batch "
@@ -118,3 +122,33 @@ def check_block_patterns(cfg: DictConfig) -> None:
         if names and not any(re.search(pattern, n) for n in names):
             raise ConfigError(f"{key} {pattern!r} matches no parameter of the model (names look like "
                               f"{names[len(names) // 2]!r}): give the pattern of its blocks")  # fmt: skip
+
+
+def check_trained_parameters(cfg: DictConfig) -> None:
+    """What the run trains, on the model built without weights (cl.models.skeleton): the adapter
+    wraps it (Control LLM finds the blocks it copies), and an optimizer of cl's own (GaLore, which
+    picks the matrices it projects by name) is built over the parameters left to train. An adapter
+    option the model cannot take, a bad optimizer option, or optimizer targets naming none of those
+    parameters stop the run before any weights load; torch's optimizers take any parameters."""
+    from hydra.utils import instantiate
+
+    adapter, own_optimizer = instantiate(cfg.adapter), not cfg.optimizer._target_.startswith("torch.")
+    if adapter.name == "none" and not own_optimizer:
+        return
+    from cl.models.skeleton import skeleton
+
+    model = skeleton(cfg.model)
+    if model is None:  # a builder of the user's own: checked when the model is built and the first task starts
+        return
+    try:
+        model = adapter.wrap(model)
+    except ValueError as err:
+        raise ConfigError(f"adapter={adapter.name}: {err}") from None
+    if not own_optimizer:
+        return
+    try:
+        instantiate(cfg.optimizer)([(n, p) for n, p in model.named_parameters() if p.requires_grad])
+    except ValueError as err:
+        name = cfg.optimizer._target_.rsplit(".", 1)[-1]
+        under = f" with adapter={adapter.name}, which trains its own parameters only" if adapter.name != "none" else ""
+        raise ConfigError(f"optimizer={name}{under}: {err}") from None
