@@ -43,16 +43,22 @@ def optimizer_bytes(opt: torch.optim.Optimizer) -> int:
     return tensor_bytes(v for state in opt.state.values() for v in state.values())
 
 
-def sft_step(model, opt, batch, keep_grads: bool = False) -> float:
+def sft_step(model, opt, batch, keep_grads: bool = False, penalty=None, edit_gradients=None) -> float:
     """Seconds of one SFT step (answer cross-entropy, backward, optimizer step); `keep_grads`
-    zeroes the gradients instead of freeing them, so they stay allocated between steps."""
+    zeroes the gradients instead of freeing them, so they stay allocated between steps.
+    `penalty()` adds a loss term after the forward (None: none); `edit_gradients()` runs between
+    the backward and the optimizer step, as a strategy's `before_optimizer_step` does."""
     from cl.families.language import answer_cross_entropy
 
     start = time.perf_counter()
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     loss = answer_cross_entropy(logits, batch["labels"])
+    extra = penalty() if penalty else None
+    loss = loss if extra is None else loss + extra
     opt.zero_grad(set_to_none=not keep_grads)
     loss.backward()
+    if edit_gradients:
+        edit_gradients()
     opt.step()
     return time.perf_counter() - start
 

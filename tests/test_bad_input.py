@@ -10,7 +10,8 @@ from tests.helpers import cl_run, results
     "overrides, message",
     [
         (["stream=nosuchstream"], "Could not find 'stream/nosuchstream'"),
-        (["strategy=[naive,nosuch]"], "unknown strategy 'nosuch' in strategy=['naive', 'nosuch']. Available options: agem, derpp, ewc, hft, joint, l2, lwf, naive, olora, online_ewc, replay, reset, si"),
+        (["strategy=[naive,nosuch]"], "unknown strategy 'nosuch' in strategy=['naive', 'nosuch']. Available options: "
+         + ", ".join(sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "conf" / "strategy").glob("*.yaml")))),
         (["model=nosuchmodel"], "Available options in 'model'"),
         (["trainr.max_steps=3"], "Key 'trainr' is not in struct"),
         (["optimizer.lr=-0.1"], "optimizer.lr must be positive, got -0.1"),
