@@ -20,7 +20,7 @@ import numpy as np
 from omegaconf import OmegaConf
 
 from cl.outputs.plots import stability_gap
-from cl.outputs.report import by_config, collect, summarize, write_plots
+from cl.outputs.report import by_config, collect, plot_name, summarize, write_plots
 
 IMG = Path(__file__).resolve().parents[1] / "docs" / "img"
 
@@ -62,8 +62,7 @@ def main() -> None:
     for config in groups:
         name = config.removeprefix("strategy=")
         for kind in ("R", "tasks"):
-            (made,) = report.glob(f"{kind}_{config.replace('=', '_')}*.png")
-            shutil.copy(made, IMG / f"{kind}_{name}.png")
+            shutil.copy(report / plot_name(kind, config), IMG / f"{kind}_{name}.png")
     first = min(next(iter(groups.values())), key=lambda r: r.seed)
     points = json.loads((first.folder / "results.json").read_text())["continual"]["points"]
     steps_per_task = OmegaConf.load(first.folder / "config.yaml").train.steps_per_task

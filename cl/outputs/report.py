@@ -237,6 +237,12 @@ def _slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_")[:80] or "default"
 
 
+def plot_name(kind: str, config: str) -> str:
+    """The file name `write_plots` gives a configuration's plot: kind R (its mean R) or tasks
+    (each task's accuracy across the stream)."""
+    return f"{kind}_{_slug(config)}.png"
+
+
 def write_plots(runs: list[Run], summary, out: Path) -> None:
     import matplotlib
 
@@ -248,7 +254,7 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
     for config in summary:
         rs = [r for r in runs if r.config == config]
         mean_R = np.mean([r.R for r in rs], axis=0)
-        heatmap(mean_R, rs[0].tasks, rs[0].trained, out / f"R_{_slug(config)}.png", title=f"mean R: {config} ({len(rs)} seeds)")
+        heatmap(mean_R, rs[0].tasks, rs[0].trained, out / plot_name("R", config), title=f"mean R: {config} ({len(rs)} seeds)")
         fig, ax = plt.subplots(figsize=(6, 3.5))
         for j, task in enumerate(rs[0].tasks):
             ax.plot(range(mean_R.shape[0]), mean_R[:, j], marker="o", label=task)
@@ -258,7 +264,7 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
         ax.set_title(f"per-task accuracy across the stream: {config}", fontsize=9)
         ax.legend(fontsize=7)
         fig.tight_layout()
-        with atomic_path(out / f"tasks_{_slug(config)}.png") as tmp:
+        with atomic_path(out / plot_name("tasks", config)) as tmp:
             fig.savefig(tmp, format="png", dpi=110)
         plt.close(fig)
     names = ["acc", "bwt", "forgetting", "fwt", "learning_acc"]

@@ -60,6 +60,10 @@ class Strategy:
     # accumulation is the last micro-batch only
     reads_step_batch = False
 
+    def check_model(self, model: torch.nn.Module) -> None:
+        """Called before any work on the model built without weights (meta device): raise
+        ValueError if the strategy cannot act on it (a layer range it does not have)."""
+
     def before_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Called before the optimizer for task `index` is built: change the model (add, freeze,
         reset parameters)."""

@@ -104,6 +104,12 @@ class CoFiTune(Strategy):
         self._texts: list[str] | None = None
         self._blocks = None  # (model, its llama blocks), for the gradient hook
 
+    def check_model(self, model):
+        anat = anatomy(model)
+        layer_range(self.layers, len(anat.blocks))
+        if self.soft_mask:
+            llama_blocks(model, anat)
+
     def before_task(self, module, index, task):
         model = module.model
         blocks, trainable = self._freeze(model)

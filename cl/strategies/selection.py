@@ -129,6 +129,9 @@ class SelectionStrategy(Strategy):
         check_selection(fraction, granularity)
         self.fraction, self.granularity, self.seed = fraction, granularity, seed
 
+    def check_model(self, model: torch.nn.Module) -> None:
+        anatomy(model)
+
     def select(self, model: torch.nn.Module, draw) -> tuple[Anatomy, set[str]]:
         """The model's anatomy and its selection for `draw`, drawn from the seed and `draw` alone."""
         anat = anatomy(model)

@@ -125,21 +125,31 @@ def check_block_patterns(cfg: DictConfig) -> None:
 
 
 def check_trained_parameters(cfg: DictConfig) -> None:
-    """What the run trains, on the model built without weights (cl.models.skeleton): the adapter
-    wraps it (Control LLM finds the blocks it copies), and an optimizer of cl's own (GaLore, which
+    """What the run trains, on the model built without weights (cl.models.skeleton): the strategies
+    that read the model's structure check it (CoFiTune's layer range), the adapter wraps it
+    (Control LLM finds the blocks it copies), and an optimizer of cl's own (GaLore, which
     picks the matrices it projects by name) is built over the parameters left to train. An adapter
     option the model cannot take, a bad optimizer option, or optimizer targets naming none of those
     parameters stop the run before any weights load; torch's optimizers take any parameters."""
     from hydra.utils import instantiate
 
+    from cl.strategies.base import Strategy
+
     adapter, own_optimizer = instantiate(cfg.adapter), not cfg.optimizer._target_.startswith("torch.")
-    if adapter.name == "none" and not own_optimizer:
+    strategies = {name: instantiate(body) for name, body in cfg.strategy.items()}
+    checking = {name: s for name, s in strategies.items() if type(s).check_model is not Strategy.check_model}
+    if adapter.name == "none" and not own_optimizer and not checking:
         return
     from cl.models.skeleton import skeleton
 
     model = skeleton(cfg.model)
     if model is None:  # a builder of the user's own: checked when the model is built and the first task starts
         return
+    for name, strategy in checking.items():
+        try:
+            strategy.check_model(model)
+        except ValueError as err:
+            raise ConfigError(f"strategy.{name}: {err}") from None
     try:
         model = adapter.wrap(model)
     except ValueError as err:
