@@ -5,8 +5,9 @@ Run from the repository root:
     python data/make_data.py
 
 Every file is (re)written from fixed seeds, templates and word lists held in this script (and the
-hand-written paragraphs in `data/general_paragraphs.py`), so two runs give byte-identical files and
-no third-party data is involved. Only the standard library and pyarrow (for Parquet) are used.
+hand-written paragraphs and questions in `data/general_paragraphs.py` and `data/general_questions.py`),
+so two runs give byte-identical files and no third-party data is involved. Only the standard
+library and pyarrow (for Parquet) are used.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ DATA_DIR = Path(__file__).resolve().parent
 sys.path.insert(0, str(DATA_DIR))
 
 from general_paragraphs import PARAGRAPHS  # noqa: E402
+from general_questions import QUESTIONS  # noqa: E402
 
 INSTRUCT_DIR = DATA_DIR / "instruct"
 TRACE_DIR = DATA_DIR / "trace" / "word_math"
@@ -617,6 +619,11 @@ def make_general() -> list[dict]:
     return [{"text": paragraph} for _, paragraph in PARAGRAPHS]
 
 
+def make_questions() -> list[dict]:
+    """General-knowledge questions (CorDA's default calibration): the hand-written ones, in order."""
+    return [{"prompt": question, "answer": answer} for _, question, answer in QUESTIONS]
+
+
 # --------------------------------------------------------------------------------------------
 
 def main() -> None:
@@ -641,11 +648,13 @@ def main() -> None:
 
     general = make_general()
     write_jsonl(GENERAL_DIR / "text.jsonl", general)
+    questions = make_questions()
+    write_jsonl(GENERAL_DIR / "questions.jsonl", questions)
 
     print(f"topic {len(topic)}, facts2text {len(facts)}, letters {len(letters)}, "
           f"capitals {len(capitals)} (multiple choice {len(capitals_mc)}), word_math "
           + "/".join(str(len(rows)) for rows in word_math.values())
-          + f", general {len(general)}")
+          + f", general {len(general)}, questions {len(questions)}")
 
 
 if __name__ == "__main__":

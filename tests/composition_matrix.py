@@ -1,8 +1,8 @@
 """The composition matrix: every pair of parts either acts or is refused before any work.
 
 Cells come from the config groups (conf/strategy, conf/adapter, conf/objective, conf/optimizer), so a new part
-joins the matrix without editing this file: strategy x strategy, strategy x adapter (none,
-lora, lora with O-LoRA), strategy x objective (sft, rft, rft_kl), strategy x optimizer (each
+joins the matrix without editing this file: strategy x strategy, strategy x adapter (each
+adapter, alone and with O-LoRA; adapter=lora also with each start in ADAPTER_INITS), strategy x objective (sft, rft, rft_kl), strategy x optimizer (each
 optimizer but the plain adamw and sgd, compared with adamw), each strategy under
 gradient accumulation (2 micro-batches) and under 2 processes (DDP on CPU). A cell runs the
 real path: Hydra composition, cl-run's config checks and builders, Lightning fits of two tasks
@@ -38,7 +38,8 @@ OBJECTIVES = sorted(p.stem for p in (CONF / "objective").glob("*.yaml"))
 ADAPTERS = sorted(p.stem for p in (CONF / "adapter").glob("*.yaml"))
 OPTIMIZERS = sorted(p.stem for p in (CONF / "optimizer").glob("*.yaml"))
 PLAIN_OPTIMIZERS = ("adamw", "sgd")  # the rest (GaLore) get a cell with every strategy, compared with adamw
-ADAPTER_STRATEGIES = ("olora",)  # strategies that make an adapter method of adapter=lora
+ADAPTER_STRATEGIES = ("conpet", "olora")  # strategies that make an adapter method of adapter=lora
+ADAPTER_INITS = ("corda_ipm",)  # adapter=lora's starts other than peft's, each a cell with every strategy
 PLAIN_OBJECTIVE = "sft"
 
 # Strategies whose step under a layout is not the one-process, one-batch step, and why (they
@@ -67,10 +68,12 @@ class Cell:
     accumulate: int = 1
     processes: int = 1
     optimizer: str = "adamw"
+    init: str = "default"  # adapter=lora's start
 
     def overrides(self) -> list[str]:
         out = [*BASE, f"strategy=[{','.join(self.strategies)}]", f"objective={self.objective}", f"adapter={self.adapter}",
                f"optimizer={self.optimizer}", *SMALL_OPTIMIZERS.get(self.optimizer, [])]  # fmt: skip
+        out += [f"adapter.init={self.init}"] if self.init != "default" else []
         out += [f"strategy.{s}.{o}" for s in self.strategies for o in SMALL_PARTS.get(s, [])]
         out += RFT if self.objective != "sft" else []
         out += [f"trainer.accumulate_grad_batches={self.accumulate}"] if self.accumulate > 1 else []
@@ -90,6 +93,7 @@ class Cell:
     @property
     def label(self) -> str:
         extra = [f"adapter={self.adapter}"] if self.adapter != "none" else []
+        extra += [f"adapter.init={self.init}"] if self.init != "default" else []
         extra += [f"objective={self.objective}"] if self.objective != "sft" else []
         extra += [f"optimizer={self.optimizer}"] if self.optimizer != "adamw" else []
         extra += [f"accumulate={self.accumulate}"] if self.accumulate > 1 else []
@@ -108,6 +112,8 @@ def cells(processes: int = 1) -> list[Cell]:
         return [Cell((s,), _adapter_of(s), processes=processes) for s in STRATEGIES]
     out = [Cell(pair) for pair in itertools.combinations(STRATEGIES, 2)]
     out += [Cell(tuple(sorted({s, *extra})), adapter) for s in STRATEGIES for adapter in ADAPTERS if adapter != "none"
+            for extra in ((), *((a,) for a in ADAPTER_STRATEGIES))]  # fmt: skip
+    out += [Cell(tuple(sorted({s, *extra})), "lora", init=init) for s in STRATEGIES for init in ADAPTER_INITS
             for extra in ((), *((a,) for a in ADAPTER_STRATEGIES))]  # fmt: skip
     out += [Cell((s,), objective=o) for s in STRATEGIES for o in OBJECTIVES if o != PLAIN_OBJECTIVE]
     out += [Cell((s,), adapter, o) for s in ADAPTER_STRATEGIES for adapter in ADAPTERS if adapter != "none"
@@ -261,6 +267,7 @@ def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
     message = refusal(cell)
     if message is not None:
         parts = [*cell.strategies, f"adapter={cell.adapter}", cell.objective, f"optimizer={cell.optimizer}",
+                 *([f"adapter.init={cell.init}"] if cell.init != "default" else []),
                  *(["accumulate_grad_batches"] if cell.accumulate > 1 else [])]  # fmt: skip
         named = [p for p in parts if p in message]
         assert len(named) >= 2, f"the refusal of {cell.label} names fewer than two parts: {message}"

@@ -180,6 +180,14 @@ KILLS = {
                         "task001-step0000010.ckpt"),  # fmt: skip
     # Control LLM's block copies and their trainable interpolation factor
     "control_llm": (["adapter=control_llm", "adapter.trainable_factor=true", "logger=none"], "task001-step0000010.ckpt"),
+    # CorDA's residual base weights and adapter, decomposed again at every task (IPM on the task's data)
+    "corda": (["adapter=lora", "adapter.init=corda_ipm", "adapter.across_tasks=merge", "logger=none"], "task001-step0000010.ckpt"),
+    # static ConPET's per-task memory and its generator (task-uniform draws over 1, then 2 past tasks)
+    "conpet_static": (["strategy=[conpet_static]", "logger=none"], "task001-step0000010.ckpt"),
+    # dynamic ConPET's adapters (added back before the weights load), selector, its optimizer and memory
+    "conpet": (["adapter=lora", "strategy=[conpet]", "logger=none"], "task001-step0000010.ckpt"),
+    # OSF's layers of task 1 (a new SVD of the merged weights, a larger frozen rank) rebuilt before the weights load
+    "osf": (["adapter=osf", "logger=none"], "task001-step0000010.ckpt"),
 }
 
 

@@ -4,7 +4,7 @@ from functools import partial
 import pytest
 import torch
 
-from cl.models.adapters import LoRA
+from cl.models.adapters import AdapterData, LoRA
 from cl.training.loop import ContinualLoop, TrainingPlan
 from cl.models import tiny_llama
 from cl.training.module import ContinualModule
@@ -99,13 +99,13 @@ def test_merging_keeps_the_function_and_starts_a_fresh_adapter():
     batch = Collator(tok.pad_token_id)(encode(tok, _tasks()[0].eval[:4]))
     with torch.no_grad():
         before = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        model = module.adapter.before_task(model, 1)
+        model = module.adapter.before_task(model, 1, AdapterData(_tasks()[1]))
         after = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     assert torch.allclose(before, after, atol=1e-5)
     assert all(float(p.abs().sum()) == 0 for n, p in model.named_parameters() if "lora_B" in n)
     base = base_weights(model)
     assert any(float(p.abs().sum()) > 0 for n, p in model.named_parameters() if "lora_A" in n)
-    model = module.adapter.before_task(model, 2)  # the next task merges again: B is zero, so nothing changes
+    model = module.adapter.before_task(model, 2, AdapterData(_tasks()[0]))  # merges again: B is zero, nothing changes
     assert all(torch.equal(p, model.get_parameter(n)) for n, p in base.items())
     assert all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
 

@@ -36,6 +36,7 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
         scheduler=instantiate(cfg.scheduler),
         adapter=adapter,
         family=family,
+        held_out=stream.held_out,
     )
     trainer_factory = instantiate(cfg.trainer)
     general = None

@@ -7,12 +7,14 @@ Hooks have one job each: `before_task` changes the model for a task (adds, freez
 `on_task_start` reads it as the task starts (teachers, anchors), `train_batch` may replace the
 batch, `penalty` computes a loss term and changes nothing, `before_optimizer_step` edits the
 step's gradients, `after_optimizer_step` records what a step did (SI's path integral, DER++'s
-memory, reset counters). Everything a strategy keeps between
+memory, reset counters), `evaluating` may change how the model runs on an evaluation batch
+(ConPET routes each row to its task's adapter). Everything a strategy keeps between
 hooks is in `state_dict()`, which `load_state_dict` restores into a freshly built strategy, so
 a run resumed from a checkpoint continues exactly.
 """
 from __future__ import annotations
 
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
 import torch
@@ -59,6 +61,9 @@ class Strategy:
     # True: `after_optimizer_step` keeps the step's batch (DER++), which under gradient
     # accumulation is the last micro-batch only
     reads_step_batch = False
+    # True: its `evaluating` context changes how the model runs on an evaluated batch (ConPET's
+    # routing); the evaluations that run the model outside it (continual evaluation, lm-eval) are refused
+    routes_evaluation = False
 
     def check_model(self, model: torch.nn.Module) -> None:
         """Called before any work on the model built without weights (meta device): raise
@@ -98,6 +103,11 @@ class Strategy:
 
     def after_task(self, module: ModuleView, index: int, task: Task) -> None:
         """Training on task `index` is done: compute importances, fill buffers, store anchors."""
+
+    def evaluating(self, module: ModuleView, batch: dict[str, torch.Tensor], column: int) -> AbstractContextManager:
+        """Entered around the evaluation of `batch` by the evaluator of column `column` (for a
+        trained task, its index in the stream): may change how the model runs on the batch."""
+        return nullcontext()
 
     def state_dict(self) -> dict[str, Any]:
         return {}

@@ -6,17 +6,10 @@ Loss + lambda_1 * sum over adapted modules and earlier adapters of sum |A_old A_
 """
 from __future__ import annotations
 
-import copy
-
 import torch
 
-from cl.strategies.base import Strategy
-from cl.core.seeding import task_seed
 from cl.strategies.quadratic import non_negative
-
-
-def adapter_name(index: int) -> str:
-    return "default" if index == 0 else f"task{index}"
+from cl.strategies.task_adapters import AdapterPerTask
 
 
 def lora_a(model: torch.nn.Module, adapter: str) -> dict[str, torch.Tensor]:
@@ -35,34 +28,12 @@ def orthogonality(model: torch.nn.Module, new: str, old: list[str]) -> torch.Ten
     return total
 
 
-class OLoRA(Strategy):
-    needs_adapter = language_only = trains_new_parameters = True
+class OLoRA(AdapterPerTask):
+    tag = "olora"
 
     def __init__(self, lambda_1: float = 0.5, lambda_2: float = 0.0, seed: int = 0) -> None:
         self.lambda_1, self.lambda_2 = non_negative("lambda_1", lambda_1), non_negative("lambda_2", lambda_2)
-        self.seed = seed
-        self.adapters: list[str] = []  # one per task started, in order
-
-    def before_task(self, module, index, task):
-        self._add(module.model, adapter_name(index))
-
-    def restore_structure(self, module):
-        names, self.adapters = self.adapters, []
-        for name in names:
-            self._add(module.model, name)
-
-    def _add(self, model, name: str) -> None:
-        """Add adapter `name` (unless it is the first), activate all, train only the new one."""
-        if name not in model.peft_config:  # initialised from (seed, adapter): the same in every layout
-            device = next(model.parameters()).device
-            with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
-                torch.manual_seed(task_seed(self.seed, f"olora:{name}") % 2**63)
-                model.add_adapter(name, copy.deepcopy(model.peft_config["default"]))
-        self.adapters.append(name)
-        model.base_model.set_adapter(list(self.adapters))
-        for n, p in model.named_parameters():
-            if "lora_" in n:
-                p.requires_grad_(f".{name}." in n)
+        super().__init__(seed)
 
     def penalty(self, module, batch):
         new, old = self.adapters[-1], self.adapters[:-1]

@@ -29,12 +29,16 @@ class Replay(Strategy):
         family, share = module.family, module.step_share
         if share.micro == 0:  # a new step: the same draw on every process
             n = round(family.size(batch) * share.count * self.batch_share / (1 - self.batch_share))
-            self._sample = self.buffer.sample(max(1, n))
+            self._sample = self.draw(max(1, n))
         mixed = mix_into(batch, share.block(self._sample), family)
         if "step_targets" in batch:
             added = torch.tensor([family.item_targets(item) for item in self._sample], device=batch["step_targets"].device)
             mixed["step_targets"] = torch.cat([batch["step_targets"], added])
         return mixed
+
+    def draw(self, n: int) -> list:
+        """The step's `n` memory examples: distinct, uniform over the stored ones."""
+        return self.buffer.sample(n)
 
     def after_task(self, module, index, task):
         self.buffer.add(module.family.encode(task, task.train, index), index)

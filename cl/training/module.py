@@ -1,6 +1,7 @@
 """ContinualModule: one LightningModule for the whole stream; objective + strategies per task."""
 from __future__ import annotations
 
+from contextlib import ExitStack
 from typing import Callable, Sequence
 
 import lightning as L
@@ -9,7 +10,7 @@ import torch
 from cl.core.distributed import StepShare, process_count, sum_tensors_over_processes
 from cl.core.errors import TrainingDiverged
 from cl.families.base import Family
-from cl.models.adapters import NoAdapter
+from cl.models.adapters import AdapterData, NoAdapter
 from cl.objectives.base import Objective, zero_loss
 from cl.strategies.base import Strategy
 from cl.streams.encoding import Encoder, to_device
@@ -39,12 +40,15 @@ class ContinualModule(L.LightningModule):
         encoder: Encoder | None = None,
         adapter: NoAdapter | None = None,
         family: Family | None = None,
+        held_out: Sequence[Task] = (),
     ) -> None:
         """`model` is already wrapped by `adapter` (cl.models.adapters), if any. `family` (cl.families)
-        defaults to language models encoded by `encoder` (by default one of `tokenizer`)."""
+        defaults to language models encoded by `encoder` (by default one of `tokenizer`). `held_out`:
+        the stream's held-out tasks (the adapter may read them before a task)."""
         super().__init__()
         self.model, self.tokenizer = model, tokenizer
         self.adapter = adapter or NoAdapter()
+        self.held_out = list(held_out)
         # what training may change (all weights, or an adapter's) before any strategy freezes some
         self._built_trainable = {n for n, p in model.named_parameters() if p.requires_grad}
         if family is None:
@@ -74,7 +78,8 @@ class ContinualModule(L.LightningModule):
     def begin_task(self, index: int, task: Task) -> None:
         self.task_index, self.task = index, task
         self.seen_tasks[index] = task
-        self.model = self.adapter.before_task(self.model, index)
+        data = AdapterData(task, self.held_out, getattr(self.family, "encoder", None))  # a classifier has no encoder
+        self.model = self.adapter.before_task(self.model, index, data)
         for s in self.strategies:
             s.before_task(self, index, task)
         for s in self.strategies:
@@ -127,6 +132,7 @@ class ContinualModule(L.LightningModule):
         self.task_index, self.task = index, None if index is None else tasks[index]
         self.seen_tasks = {i: tasks[i] for i in state["seen"]}
         self.objective.load_state_dict(state["objective"])
+        self.model = self.adapter.restore_structure(self.model, index)
         for strategy, s in zip(self.strategies, state["strategies"]):
             strategy.load_state_dict(s)
             strategy.restore_structure(self)
@@ -189,6 +195,7 @@ class ContinualModule(L.LightningModule):
 
     def optimizer_step(self, epoch, batch_idx, optimizer, optimizer_closure=None) -> None:
         super().optimizer_step(epoch, batch_idx, optimizer, optimizer_closure)
+        self.adapter.after_optimizer_step(self.model)
         if self._step_batch is not None:
             for s in self.strategies:
                 s.after_optimizer_step(self, self._step_batch)
@@ -209,7 +216,10 @@ class ContinualModule(L.LightningModule):
         self.eval_totals = {}
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        total, count = self.evaluators[dataloader_idx].step(self.model, batch)
+        with ExitStack() as stack:  # the strategies' say in how the model runs on the batch (ConPET's routing)
+            for s in self.strategies:
+                stack.enter_context(s.evaluating(self, batch, dataloader_idx))
+            total, count = self.evaluators[dataloader_idx].step(self.model, batch)
         sums = self.eval_totals.setdefault(dataloader_idx, [0.0, 0])
         sums[0] += total
         sums[1] += count

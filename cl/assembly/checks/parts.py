@@ -42,6 +42,15 @@ def check_parts(cfg: DictConfig) -> None:
         if adapter.name != "lora" and getattr(part, "needs_adapter", False):
             raise ConfigError(f"{key} adds a LoRA adapter per task: it needs adapter=lora (got adapter={adapter.name})")
     check_compositions(built, cfg.trainer)
+    routing = next((key for key, part in built.items() if getattr(part, "routes_evaluation", False)), None)
+    for setting, on in (("eval.every_n_steps", cfg.eval.every_n_steps), ("eval.lm_eval.tasks", cfg.eval.lm_eval.tasks)):
+        if routing and on:
+            raise ConfigError(f"{routing} routes each evaluated prompt to one task's adapter, and {setting} runs the "
+                              f"model outside that routing: set {setting} to its default (off), or drop {routing}")  # fmt: skip
+    if getattr(adapter, "needs_held_out", False) and not cfg.stream.get("held_out"):
+        raise ConfigError("adapter.calibration=held_out calibrates CorDA on the held-out tasks, and stream.held_out is "
+                          "empty: name some (stream.held_out=[...]), or choose adapter.calibration=task, a .jsonl "
+                          "file of prompts, or null")  # fmt: skip
     merges = [key for key in built if key.startswith("merge.")]
     if merges and adapter.name != "none":
         raise ConfigError(f"{merges[0]} merges the model's own weights, which adapter={adapter.name} keeps frozen: "
@@ -61,11 +70,23 @@ def check_compositions(built: dict, trainer: DictConfig) -> None:
             raise ConfigError(f"{key} trains a new adapter per task beside the earlier ones, and "
                               f"adapter.across_tasks={adapter.across_tasks} would merge and re-initialise the adapter "
                               "it keeps for task 0: use adapter.across_tasks=shared")  # fmt: skip
+        if part.trains_new_parameters and getattr(adapter, "init", "default") != "default":
+            raise ConfigError(f"{key} trains a new adapter per task beside the first, and adapter.init={adapter.init} "
+                              "saves each task's adapters as their change since the CorDA start, which only the "
+                              "first has: use adapter.init=default")  # fmt: skip
+        if part.anchors_parameters and getattr(adapter, "renews_parameters", False):
+            raise ConfigError(f"{key} anchors the parameters trained in earlier tasks, and adapter={adapter.name} "
+                              "makes them anew at every task (the factors of a new SVD of the merged weights): the "
+                              f"anchors would not match them; drop {key} or use adapter=none")  # fmt: skip
         anchored = [other for other, p in strategies.items() if p.anchors_parameters]
         if part.trains_new_parameters and anchored:
             raise ConfigError(f"{anchored[0]} anchors the parameters trained in earlier tasks, and {key} freezes "
                               "them once their task is done (each task trains a new adapter): the penalty would "
                               f"stay 0; drop {anchored[0]} or {key}")  # fmt: skip
+        adders = [other for other, p in strategies.items() if p.trains_new_parameters and other != key]
+        if part.trains_new_parameters and adders:
+            raise ConfigError(f"{key} and {adders[0]} each add a LoRA adapter per task and decide which of them "
+                              "run, so one would overrule the other: keep one of them")  # fmt: skip
         choosers = [other for other, p in strategies.items() if p.chooses_trainable and other != key]
         if part.chooses_trainable and choosers:
             raise ConfigError(f"{key} and {choosers[0]} each choose which weights train in a task and freeze the "
