@@ -2,7 +2,7 @@
 
 Cells come from the config groups (conf/strategy, conf/adapter, conf/objective, conf/optimizer), so a new part
 joins the matrix without editing this file: strategy x strategy, strategy x adapter (each
-adapter, alone and with O-LoRA; adapter=lora also with each start in ADAPTER_INITS), strategy x objective (sft, rft, rft_kl), strategy x optimizer (each
+adapter, alone and with O-LoRA; adapter=lora also with each start in ADAPTER_INITS), strategy x objective (sft, rft, rft_kl, s3ft), strategy x optimizer (each
 optimizer but the plain adamw and sgd, compared with adamw), each strategy under
 gradient accumulation (2 micro-batches) and under 2 processes (DDP on CPU). A cell runs the
 real path: Hydra composition, cl-run's config checks and builders, Lightning fits of two tasks
@@ -58,6 +58,9 @@ BASE = ["stream.order=[copy,shift]", *TINY, *SMALL_TASKS, "train.steps_per_task=
 SMALL_OPTIMIZERS = {"galore": ["optimizer.rank=4", "optimizer.update_proj_gap=2"]}
 # RFT on a random tiny model: the format reward (ending within the budget) gives groups with a signal
 RFT = ["objective.group_size=4", "objective.max_new_tokens=6", "objective.format_reward=1.0", "objective.min_kept=0.0"]
+# S3FT on a random tiny model: no answer is right, so every one is accepted (threshold 0) and trained on instead of the gold
+S3FT = ["objective.threshold=0.0", "objective.max_new_tokens=6"]
+SMALL_OBJECTIVES = {"rft": RFT, "rft_kl": RFT, "s3ft": S3FT}
 
 
 @dataclass(frozen=True)
@@ -75,7 +78,7 @@ class Cell:
                f"optimizer={self.optimizer}", *SMALL_OPTIMIZERS.get(self.optimizer, [])]  # fmt: skip
         out += [f"adapter.init={self.init}"] if self.init != "default" else []
         out += [f"strategy.{s}.{o}" for s in self.strategies for o in SMALL_PARTS.get(s, [])]
-        out += RFT if self.objective != "sft" else []
+        out += SMALL_OBJECTIVES.get(self.objective, [])
         out += [f"trainer.accumulate_grad_batches={self.accumulate}"] if self.accumulate > 1 else []
         out += ["+trainer.strategy=ddp", f"trainer.devices={self.processes}", "trainer.accelerator=cpu"] * (self.processes > 1)
         return out
@@ -200,10 +203,11 @@ def run(cell: Cell) -> Outcome:
     loop = build_loop(cfg, Path("unused"), build_tasks(cfg), writer=False)
     module, first_steps = loop.module, []
     for i, task in enumerate(loop.stream.tasks):
-        module.begin_task(i, task)
-        loop.fit(loop.train_data[i], cfg.train.steps_per_task, f"train:{task.name}", callbacks=[FirstStep(first_steps)()])
+        task = module.begin_task(i, task)
+        data = loop.task_data(i, task)
+        loop.fit(data, cfg.train.steps_per_task, f"train:{task.name}", callbacks=[FirstStep(first_steps)()])
         if i == len(loop.stream.tasks) - 1:
-            batch = to_batch(module.family, loop.train_data[i][:4], "cpu")
+            batch = to_batch(module.family, data[:4], "cpu")
             named = list(zip(cfg.strategy, module.strategies))
             penalties = {n: penalty_and_gradient(module, s, batch) for n, s in named if type(s).penalty is not Strategy.penalty}
             edits = {n: edits_gradients(module, s) for n, s in named

@@ -188,6 +188,8 @@ KILLS = {
     "conpet": (["adapter=lora", "strategy=[conpet]", "logger=none"], "task001-step0000010.ckpt"),
     # OSF's layers of task 1 (a new SVD of the merged weights, a larger frozen rank) rebuilt before the weights load
     "osf": (["adapter=osf", "logger=none"], "task001-step0000010.ckpt"),
+    # S3FT's targets of task 1 kept, not made again by the moved model (threshold 0: every target is its own answer)
+    "s3ft": (["objective=s3ft", "objective.threshold=0", "logger=none"], "task001-step0000010.ckpt"),
 }
 
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cl.merging.methods import Dare, Lines, TaskArithmetic, Ties, task_vectors
+from cl.merging.methods import Breadcrumbs, Dare, Lines, Slerp, Soup, TaskArithmetic, Ties, task_vectors
 from tests.helpers import QUICK, cl_run
 
 def _sd(**tensors) -> dict[str, torch.Tensor]:
@@ -65,7 +65,8 @@ def test_lines_scales_each_block_by_its_depth_and_the_rest_by_alpha():
 
 
 @pytest.mark.parametrize("method", [TaskArithmetic(scale=1.0), Ties(density=1.0, scale=1.0),
-                                    Dare(density=1.0, scale=1.0), Lines(alpha=1.0, beta=0.0)])  # fmt: skip
+                                    Dare(density=1.0, scale=1.0), Lines(alpha=1.0, beta=0.0),
+                                    Breadcrumbs(density=1.0, gamma=0.0, scale=1.0), Soup(mode="uniform"), Slerp(t=1.0)])  # fmt: skip
 def test_merging_one_task_model_at_scale_one_reproduces_it(method):
     from transformers import LlamaConfig, LlamaForCausalLM
 
@@ -159,7 +160,7 @@ def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
     (tmp_path / "run").mkdir()
     (tmp_path / "run" / "results.json").write_text(json.dumps({"status": {"state": "finished"}}))
     (tmp_path / "run" / "config.yaml").write_text("seed: 0\n")
-    cases = [([str(tmp_path / "run"), "merge=nosuch"], "unknown merge 'nosuch': choose with merge=NAME or merge=[A,B]. Available merges: dare, lines, task_arithmetic, ties"),
+    cases = [([str(tmp_path / "run"), "merge=nosuch"], "unknown merge 'nosuch': choose with merge=NAME or merge=[A,B]. Available merges: breadcrumbs, dare, lines, slerp, soup, task_arithmetic, ties"),
              ([str(tmp_path / "run"), "merge.ties.density=0.5"], "no merge chosen"),
              ([str(tmp_path / "run"), "merge=ties", "seed=1"], "cl-merge takes merge=... and merge.NAME.KEY=... overrides only, got 'seed=1'"),
              ([str(tmp_path / "run"), "merge=ties"], "kept no per-task weights: train with merge=... or checkpoint.task_weights=true"),
@@ -193,6 +194,23 @@ def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_
 
     runs, _ = collect(out)  # the merges only: the rows of single models are no sequential result
     assert sorted(r.config for r in runs) == sorted(f"merged: {label}" for label in merged)
+
+
+@pytest.mark.slow
+def test_cl_merge_independent_slerps_the_models_of_two_runs(sweep, tmp_path):
+    from cl.cli.merge import main as merge_main
+
+    out = tmp_path / "slerped"
+    merge_main(["--independent", str(out), str(sweep / "1"), str(sweep / "2"), "merge=slerp", "merge.slerp.models=all",
+                "merge.slerp.t=0,1,0.5"])  # fmt: skip
+    res = json.loads((out / "results.json").read_text())
+    merged = {m["label"]: m for m in res["merges"]}
+    # t=0: run 1's model (row 1), t=1: run 2's (row 2); their general-text perplexity tells them apart
+    for t, row in (("0.0", 1), ("1.0", 2)):
+        single = json.loads((sweep / str(row) / "results.json").read_text())
+        assert merged[f"slerp(t={t}, models=all)"]["row"] == pytest.approx(res["R"][row], abs=1e-6)
+        assert merged[f"slerp(t={t}, models=all)"]["ppl"] == pytest.approx([single["general"]["ppl"][-1]], rel=1e-5)
+    assert merged["slerp(t=0.5, models=all)"]["models"] == ["task000", "task001"]
 
 
 def test_cl_merge_independent_refuses_runs_from_different_starts(tmp_path, capsys):

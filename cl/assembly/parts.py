@@ -27,10 +27,12 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
     model, tokenizer, family = build_model(cfg, stream)
     adapter = instantiate(cfg.adapter, save_dir=run_dir / "adapters" if writer else None)
     model = adapter.wrap(model)
+    objective = instantiate(cfg.objective)
+    objective.run_dir = run_dir if writer else None
     module = ContinualModule(
         model,
         tokenizer,
-        objective=instantiate(cfg.objective),
+        objective=objective,
         strategies=[instantiate(s) for s in cfg.strategy.values()],
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler),

@@ -50,6 +50,7 @@ class Outcome:
     truncated: dict[str, int]  # prompts cut to the model's length, per task
     merges: list[dict] = field(default_factory=list)  # cl.merging.evaluate
     failure: dict[str, Any] | None = None  # FAILED: reason, task, step
+    objective_report: dict[str, Any] = field(default_factory=dict)  # the objective's (S3FT's target sources)
 
 
 class Observer:

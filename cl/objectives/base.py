@@ -1,9 +1,12 @@
 """The Objective seam: a batch in, a loss and logs out."""
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import torch
+
+from cl.streams.task import Example, Task
 
 
 class Objective:
@@ -13,6 +16,14 @@ class Objective:
     `state_dict()`, which `load_state_dict` restores into a freshly built objective."""
 
     language_only = False  # True: it needs a language model (it generates text), not for classifiers
+    run_dir: Path | None = None  # the run folder, where the objective may write files (cl-run sets it in the writing process)
+
+    def training_examples(self, module, index: int, task: Task) -> list[Example]:
+        """The examples task `index` trains on, asked as the task starts or resumes (before the
+        strategies' hooks, which get the task with them): the task's own unless the objective
+        rewrites them (S3FT's targets), in which case they are in `state_dict()`, so that a run
+        resumed inside the task trains on the same ones."""
+        return task.train
 
     def loss(self, module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training step's loss and logs (may use and update the objective's state). A loss
@@ -28,6 +39,12 @@ class Objective:
     def warnings(self) -> list[str]:
         """What went wrong in training that the user should know (e.g. a collapsed policy)."""
         return []
+
+    @property
+    def report(self) -> dict[str, Any]:
+        """What the objective measured that results.json keeps under `objective_report` (JSON
+        values; S3FT's target sources per task); empty: nothing."""
+        return {}
 
     def state_dict(self) -> dict[str, Any]:
         return {}

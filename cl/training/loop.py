@@ -185,10 +185,18 @@ class ContinualLoop:
         if isinstance(strategy, (SingleDeviceStrategy, DDPStrategy)):
             self.module.to(strategy.root_device)
 
-    def _timed_hook(self, hook: Callable[[int, Task], None], index: int, task: Task) -> None:
+    def _timed_hook(self, hook: Callable[[int, Task], Task | None], index: int, task: Task) -> Task | None:
         start = time.perf_counter()
-        hook(index, task)
+        out = hook(index, task)
         self.timing["hooks_s"] += time.perf_counter() - start
+        return out
+
+    def task_data(self, index: int, task: Task) -> list:
+        """The items task `index` trains on: `train_data[index]`, or the encoded examples of
+        `task` as the objective rewrote it (what `ContinualModule.begin_task` returns)."""
+        if task is self.stream.tasks[index]:
+            return self.train_data[index]
+        return self.module.family.encode(task, task.train, index)
 
     def _record(self, index: int) -> None:
         self.rows_done = index + 1
@@ -279,14 +287,14 @@ class ContinualLoop:
             task, name = tasks[i], f"train:{tasks[i].name}"
             self._to_training_device()
             if inside is not None:
-                self.module.resume_task(i, task)
+                task = self.module.resume_task(i, task)
                 self.events.on_task_start(i, task.name)
-                self.fit(self.train_data[i], self.plan.steps_per_task, name, inside, resume, self._task_callbacks(i, rng))
+                self.fit(self.task_data(i, task), self.plan.steps_per_task, name, inside, resume, self._task_callbacks(i, rng))
                 inside = None
             else:
-                self._timed_hook(self.module.begin_task, i, task)
+                task = self._timed_hook(self.module.begin_task, i, task)
                 self.events.on_task_start(i, task.name)
-                self.fit(self.train_data[i], self.plan.steps_per_task, name, callbacks=self._task_callbacks(i))
+                self.fit(self.task_data(i, task), self.plan.steps_per_task, name, callbacks=self._task_callbacks(i))
             self._to_training_device()
             self._timed_hook(self.module.end_task, i, task)
             self.R[i + 1] = self.evaluate()

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from contextlib import ExitStack
+from dataclasses import replace
 from typing import Callable, Sequence
 
 import lightning as L
@@ -75,7 +76,10 @@ class ContinualModule(L.LightningModule):
         return [n for n, p in self.model.named_parameters() if p.requires_grad or n in self._built_trainable]
 
     # -- task boundaries (called by the loop) ---------------------------------------------------
-    def begin_task(self, index: int, task: Task) -> None:
+    def begin_task(self, index: int, task: Task) -> Task:
+        """Start task `index`; returns the task as it trains: with the objective's training
+        examples (`Objective.training_examples`), which the strategies' hooks get too."""
+        task = self._trained_task(index, task)
         self.task_index, self.task = index, task
         self.seen_tasks[index] = task
         data = AdapterData(task, self.held_out, getattr(self.family, "encoder", None))  # a classifier has no encoder
@@ -84,14 +88,22 @@ class ContinualModule(L.LightningModule):
             s.before_task(self, index, task)
         for s in self.strategies:
             s.on_task_start(self, index, task)
+        return task
 
-    def resume_task(self, index: int, task: Task) -> None:
-        """`begin_task` for a run resumed inside task `index`: the strategies' state is restored
-        already; they only put back what the model's weights do not hold."""
+    def resume_task(self, index: int, task: Task) -> Task:
+        """`begin_task` for a run resumed inside task `index`: the strategies' and the objective's
+        state is restored already; they only put back what the model's weights do not hold."""
+        task = self._trained_task(index, task)
         self.task_index, self.task = index, task
         self.seen_tasks[index] = task
         for s in self.strategies:
             s.resume_task(self, index, task)
+        return task
+
+    def _trained_task(self, index: int, task: Task) -> Task:
+        """`task` with the examples the objective trains it on (the same object if its own)."""
+        examples = self.objective.training_examples(self, index, task)
+        return task if examples is task.train else replace(task, train=examples)
 
     def end_task(self, index: int, task: Task) -> None:
         for s in self.strategies:
