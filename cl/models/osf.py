@@ -20,6 +20,7 @@ task 1's folder, and so on.
 from __future__ import annotations
 
 import re
+import weakref
 from pathlib import Path
 
 import torch
@@ -57,6 +58,7 @@ class OSF(NoAdapter):
         if projection not in PROJECTIONS:
             raise ValueError(f"unknown projection '{projection}'; valid choices: {', '.join(PROJECTIONS)}")
         self.effective_rank, self.rank_growth, self.projection = effective_rank, rank_growth, projection
+        self._directions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # OSF layer -> frozen directions
         self.target_modules = list(target_modules) if target_modules else "all-linear"  # peft: not the output layer
         super().__init__(save_dir)
 
@@ -100,15 +102,21 @@ class OSF(NoAdapter):
         with torch.no_grad():
             for layer in osf_layers(model):
                 for name, factors in layer.osf_svd_params.items():
-                    U, V = factors["U_low"], factors["V_low"]
-                    if name in layer._osf_U_high:  # else the complement is spanned by U_low's start
-                        U.sub_(layer._osf_U_high[name] @ (layer._osf_U_high[name].T @ U))
-                    else:
-                        U.copy_(layer._osf_U_low_init[name] @ (layer._osf_U_low_init[name].T @ U))
-                    if name in layer._osf_V_high:
-                        V.sub_((V @ layer._osf_V_high[name].T) @ layer._osf_V_high[name])
-                    else:
-                        V.copy_((V @ layer._osf_V_low_init[name].T) @ layer._osf_V_low_init[name])
+                    U_high, V_high = self._frozen_directions(layer, name)
+                    factors["U_low"].sub_(U_high @ (U_high.T @ factors["U_low"]))
+                    factors["V_low"].sub_((factors["V_low"] @ V_high.T) @ V_high)
+
+    def _frozen_directions(self, layer, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """The layer's frozen top singular vectors (U_high, V_high): peft's decomposition of its
+        base weight, which stays as it was at the wrap during the task (after a resume too, once
+        the checkpoint's weights are in), computed at the task's first step and kept per layer."""
+        from peft.tuners.osf.utils import decompose_weight_matrix
+
+        kept = self._directions.setdefault(layer, {})
+        if name not in kept:
+            svd = decompose_weight_matrix(layer.get_base_layer().weight, top_k=layer.effective_rank[name])
+            kept[name] = (svd["U_high"], svd["V_high"])
+        return kept[name]
 
     def after_task(self, model, index, task_name):
         """Saves the factors as peft saves them (the SVD buffers kept for checkpoints left out: loading the

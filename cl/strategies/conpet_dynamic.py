@@ -17,6 +17,7 @@ teacher-forced pass and in generation's prompt pass and decode steps alike.
 from __future__ import annotations
 
 import copy
+import functools
 import random
 from contextlib import contextmanager
 
@@ -58,6 +59,24 @@ def prompt_features(model, batch: dict) -> torch.Tensor:
                                                    position_ids=left_pad_positions(attention)).last_hidden_state  # fmt: skip
     weights = prompt.unsqueeze(-1).float()
     return ((hidden.float() * weights).sum(1) / weights.sum(1).clamp_min(1)).cpu()
+
+
+@contextmanager
+def routed(model, adapter_names: list[str]):
+    """Within the block, every call of the PeftModel `model` and of its `generate()` runs row i
+    through adapter `adapter_names[i]` (peft's mixed-batch inference, its `adapter_names`
+    argument), in every decode step too."""
+    own = {name: model.__dict__[name] for name in ("forward", "generate") if name in model.__dict__}
+    model.forward = functools.partial(model.forward, adapter_names=adapter_names)
+    model.generate = functools.partial(model.generate, adapter_names=adapter_names)
+    try:
+        yield
+    finally:
+        for name in ("forward", "generate"):
+            if name in own:
+                setattr(model, name, own[name])
+            else:
+                delattr(model, name)
 
 
 class ConPET(AdapterPerTask):
@@ -150,7 +169,7 @@ class ConPET(AdapterPerTask):
             weight = 0 if batch.get("padding", False) else len(chosen)  # a padding batch counts nothing
             module.log(f"conpet/selector_acc/{module.seen_tasks[column].name}", (chosen == column).float().mean(),
                        batch_size=weight, on_epoch=True, add_dataloader_idx=False, sync_dist=True)  # fmt: skip
-        with module.model.base_model._enable_peft_forward_hooks(adapter_names=[self.adapters[c] for c in chosen.tolist()]):
+        with routed(module.model, [self.adapters[c] for c in chosen.tolist()]):
             yield
 
     def state_dict(self):
