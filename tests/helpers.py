@@ -70,3 +70,12 @@ def wandb_logged(run_folder: Path) -> tuple[set[str], dict, str]:
             config |= {item.key: json.loads(item.value_json) for item in updates}
             group = record.run.run_group if kind_of == "run" else group
     return keys, config, group
+
+
+def compose_configs(*overrides: list[str]) -> list:
+    """cl's config composed by Hydra from conf/, once per list of overrides."""
+    from hydra import compose, initialize_config_dir
+
+    conf = Path(__file__).resolve().parent.parent / "conf"
+    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
+        return [compose(config_name="config", overrides=o) for o in overrides]

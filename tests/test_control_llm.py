@@ -16,6 +16,7 @@ from cl.streams import Stream
 from cl.streams.encoding import Collator, encode, left_pad, left_pad_positions
 from cl.training.loop import ContinualLoop, TrainingPlan
 from cl.training.module import ContinualModule
+from tests.helpers import compose_configs
 from tests.test_checkpoint import _tasks, make_trainer
 
 SIZES = dict(hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64, seed=0)
@@ -215,18 +216,12 @@ def test_a_model_without_llama_style_blocks_is_refused():
 
 
 def test_config_defaults_build_and_a_bad_option_is_reported_under_adapter():
-    from pathlib import Path
-
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     from cl.assembly.checks.parts import check_parts
     from cl.core.errors import ConfigError
 
-    conf = Path(__file__).resolve().parent.parent / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["adapter=control_llm"])
-        bad = compose(config_name="config", overrides=["adapter=control_llm", "adapter.merge=slerp"])
+    cfg, bad = compose_configs(["adapter=control_llm"], ["adapter=control_llm", "adapter.merge=slerp"])
     adapter = instantiate(cfg.adapter)
     assert (adapter.every, adapter.merge, adapter.factor, adapter.alignment) == (2, "lerp", 0.5, "mse")
     model = adapter.wrap(tiny_llama(**SIZES)[0])

@@ -13,6 +13,7 @@ from cl.streams import Stream
 from cl.streams.encoding import Collator, encode
 from cl.training.loop import ContinualLoop, TrainingPlan
 from cl.training.module import ContinualModule
+from tests.helpers import compose_configs
 from tests.test_checkpoint import _tasks, make_trainer
 
 SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
@@ -179,18 +180,12 @@ def test_bad_options_are_refused_when_built(options, message):
 
 
 def test_config_defaults_build_and_a_bad_option_is_reported_under_adapter():
-    from pathlib import Path
-
-    from hydra import compose, initialize_config_dir
     from hydra.utils import instantiate
 
     from cl.assembly.checks.parts import check_parts
     from cl.core.errors import ConfigError
 
-    conf = Path(__file__).resolve().parent.parent / "conf"
-    with initialize_config_dir(config_dir=str(conf), version_base="1.3"):
-        cfg = compose(config_name="config", overrides=["adapter=osf"])
-        bad = compose(config_name="config", overrides=["adapter=osf", "adapter.projection=weights"])
+    cfg, bad = compose_configs(["adapter=osf"], ["adapter=osf", "adapter.projection=weights"])
     adapter = instantiate(cfg.adapter)
     assert (adapter.effective_rank, adapter.rank_growth, adapter.target_modules, adapter.projection) == (
         0.3, 0.2, "all-linear", "step")  # fmt: skip
