@@ -22,7 +22,9 @@ def test_run_writes_matrix_metrics_plot_config_and_offline_wandb_run(tmp_path):
     assert R.shape == (4, 3) and ((R >= 0) & (R <= 1)).all()
     assert out["seed"] == 3 and out["versions"]["torch"].startswith("2.")
     assert out["metrics"]["acc"] == pytest.approx(R[-1].mean())
-    assert set(out["metrics"]) == {"acc", "avg_inc_acc", "bwt", "fwt", "forgetting", "learning_acc"}
+    assert set(out["metrics"]) == {"acc", "avg_inc_acc", "bwt", "fwt", "forgetting", "learning_acc", "kl_start",
+                                   "kl_start_reverse"}  # the KL to the start, on by default  # fmt: skip
+    assert out["general"]["kl_start"][0] == pytest.approx(0, abs=1e-6) and out["metrics"]["kl_start"] > 0
     run = tmp_path / "run"
     assert (run / "accuracy_matrix.png").stat().st_size > 5000
     resolved = yaml.safe_load((run / "config.yaml").read_text())

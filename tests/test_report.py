@@ -47,6 +47,13 @@ def test_multirun_then_report_gives_per_configuration_means(tmp_path, launcher):
     assert f"| strategy=naive | {seeds} |" in md and r"\pm" in (sweep / "report" / "summary.tex").read_text()
     for png in ("metrics.png", "R_strategy_naive.png", "tasks_strategy_replay.png"):
         assert (sweep / "report" / png).stat().st_size > 5000
+    if launcher == "basic":  # the leaderboard of real runs: their recorded cost and KL to the start
+        report_main([str(sweep), "--leaderboard"])
+        board = list(csv.DictReader(open(sweep / "report" / "leaderboard.csv")))
+        accs = [float(r["ACC"].split(" ± ")[0]) for r in board]
+        assert accs == sorted(accs, reverse=True) and {r["configuration"] for r in board} == set(rows)
+        assert all(float(r["trained params (M)"].split(" ± ")[0]) > 0 and float(r["KL to start"].split(" ± ")[0]) > 0
+                   for r in board)  # fmt: skip
 
 
 def test_report_names_skipped_runs(tmp_path, capsys):

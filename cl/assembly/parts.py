@@ -16,6 +16,7 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
     from cl.assembly.model import build_model
     from cl.evaluation.evaluators import Perplexity, general_texts
     from cl.evaluation.harness import Harness
+    from cl.evaluation.kl_to_start import KLToStart
     from cl.streams.task import Stream
     from cl.training.checkpoint import CheckpointFolder
     from cl.training.loop import CheckpointPlan, ContinualLoop, TrainingPlan
@@ -55,7 +56,9 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
         return trainer_factory(logger=events.lightning_loggers(), **overrides)
 
     lm_eval = Harness(**OmegaConf.to_container(cfg.eval.lm_eval)) if cfg.eval.lm_eval.tasks else None
-    return ContinualLoop(module, stream, make_trainer, plan, events, general, checkpoints, lm_eval)
+    kl_cfg = cfg.eval.get("kl") or {}  # configs saved before the KL was measured lack it
+    kl = KLToStart(kl_cfg["prompts"], cfg.seed, kl_cfg["batch_size"]) if kl_cfg.get("prompts") else None
+    return ContinualLoop(module, stream, make_trainer, plan, events, general, checkpoints, lm_eval, kl)
 
 
 def merge_methods(cfg: DictConfig) -> dict:

@@ -51,6 +51,7 @@ class Outcome:
     merges: list[dict] = field(default_factory=list)  # cl.merging.evaluate
     failure: dict[str, Any] | None = None  # FAILED: reason, task, step
     objective_report: dict[str, Any] = field(default_factory=dict)  # the objective's (S3FT's target sources)
+    cost: dict[str, int] = field(default_factory=dict)  # the most a task trained and kept in its optimizer
 
 
 class Observer:

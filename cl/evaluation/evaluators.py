@@ -18,7 +18,7 @@ from torch.utils.data import DataLoader
 
 from cl.core.distributed import share_batches
 from cl.evaluation.exact_match import teacher_forced_correct
-from cl.evaluation.generate import greedy_completions
+from cl.evaluation.generate import answer_budget, greedy_completions
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, left_pad
 from cl.streams.task import Task, TaskDataError
 
@@ -100,16 +100,6 @@ class GeneratedScore(MeanScore):
         texts = self.completions(model, batch)
         scores = [self.task.check(self.task.eval[i][0], t) for i, t in zip(batch["example"].tolist(), texts)]
         return float(sum(scores)), len(scores)
-
-
-MIN_NEW_TOKENS = 32  # a pretrained model may say "The answer is ..." before the answer
-
-
-def answer_budget(encoder: Encoder, task: Task) -> int:
-    """Default generation budget: the longest eval answer in tokens, a quarter more and its end,
-    and at least MIN_NEW_TOKENS (generation stops early once every prompt of a batch ended)."""
-    longest = max(len(ids) for ids in encoder.tokenizer([a for _, a in task.eval], add_special_tokens=False)["input_ids"])
-    return max(MIN_NEW_TOKENS, longest + longest // 4 + 1)
 
 
 def task_evaluator(encoder: Encoder, task: Task, index: int, mode: str = "auto"):

@@ -50,6 +50,11 @@ class Family(Protocol):
     def evaluator(self, task, index: int, mode: str):
         """The evaluator of one column of R (cl.evaluation.evaluators)."""
 
+    def own_answers(self, model: torch.nn.Module, task, examples: list, index: int, around) -> list[Any]:
+        """`examples` as items answered by `model` itself, where its own predictions are taken:
+        a language model's greedy completions (each batch generated inside `around(batch)`); a
+        classifier's examples as they are (its rows hold every class)."""
+
 
 def to_batch(family: Family, items: list[Any], device) -> dict:
     """`items` collated by the family and moved to `device`."""

@@ -68,6 +68,9 @@ class ClassifierFamily:
     def evaluator(self, task: ClassTask, index: int, mode: str = "auto") -> "ClassAccuracy":
         return ClassAccuracy(self, task, index)
 
+    def own_answers(self, model, task: ClassTask, examples: list[Sample], index: int, around) -> list[Item]:
+        return self.encode(task, examples, index)
+
 
 class ClassAccuracy(MeanScore):
     """Share of the task's eval examples whose highest logit is their label (within the task's

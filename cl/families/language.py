@@ -5,6 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from cl.evaluation.evaluators import task_evaluator
+from cl.evaluation.generate import greedy_answers
 from cl.streams.encoding import IGNORE, Collator, Encoded, Encoder, split_batch
 from cl.streams.task import Example, Task
 
@@ -65,3 +66,8 @@ class LanguageFamily:
 
     def evaluator(self, task: Task, index: int, mode: str):
         return task_evaluator(self.encoder, task, index, mode)
+
+    def own_answers(self, model, task: Task, examples: list[Example], index: int, around) -> list[Encoded]:
+        prompts = [p for p, _ in examples]
+        answers = greedy_answers(model, self.encoder, task, prompts, around=around)
+        return self.encode(task, list(zip(prompts, answers)), index)

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 import torch
 
 from cl.core.distributed import process_count, sum_over_processes
-from cl.evaluation.evaluators import answer_budget
+from cl.evaluation.generate import answer_budget
 from cl.models.frozen import FrozenCopy, dropout_off
 from cl.objectives.base import Objective, zero_loss
 from cl.objectives.collapse import CollapseWatch

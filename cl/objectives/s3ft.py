@@ -16,9 +16,7 @@ from collections import Counter
 from typing import Callable
 
 from cl.core.files import write_text
-from cl.evaluation.evaluators import answer_budget
-from cl.evaluation.generate import greedy_completions
-from cl.models.frozen import dropout_off
+from cl.evaluation.generate import greedy_answers
 from cl.objectives.sft import SFT
 from cl.streams.task import Example, Task
 
@@ -111,13 +109,7 @@ class S3FT(SFT):
         return bool(self.judge(prompt, text, gold))
 
     def _greedy(self, module, task: Task, texts: list[str]) -> list[str]:
-        """Each text's greedy answer, as evaluation generates it (the task's format, budget and stops)."""
-        encoder = module.encoder
-        budget = self.max_new_tokens or task.max_new_tokens or answer_budget(encoder, task)
-        with dropout_off(module.model):
-            out = greedy_completions(module.model, module.tokenizer, encoder.prompts(task, texts, room=budget), budget,
-                                     encoder.stop_ids(task), self.batch_size)  # fmt: skip
-        return [text for text, _ in out]
+        return greedy_answers(module.model, module.encoder, task, texts, self.max_new_tokens, self.batch_size)
 
     def _targets(self, module, task: Task) -> list[dict]:
         """Per training example: prompt, gold, the model's answer, its restatement (None where

@@ -15,7 +15,7 @@ import json
 import math
 import re
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +24,7 @@ import yaml
 from cl.evaluation.matrix import METRICS
 from cl.core.files import atomic_path, finite_number, write_text
 
-GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio")
+GENERAL_METRICS = ("held_out_acc", "held_out_retention", "ppl", "ppl_ratio", "kl_start", "kl_start_reverse")
 CONTINUAL_METRICS = ("min_acc", "wc_acc", "wf")  # cl.evaluation.stability, where every run has them
 PER_SEED_METRICS = ("acc", "bwt", "forgetting", "learning_acc")
 OUTLIER_GAP = 0.2  # learning accuracy this far below its configuration's median flags a run
@@ -45,6 +45,7 @@ class Run:
     merges: tuple = ()  # results.json's merged models of this run (cl.merging.evaluate)
     independent: bool = False  # R of single-task runs side by side (cl-merge --independent): only its merges report
     environment: str = ""  # what computed it (run_environment): runs agree to the last digit only within one
+    resources: dict = field(default_factory=dict)  # run_resources: what training cost (a merge: its run's)
 
 
 def run_environment(res: dict) -> str:
@@ -59,6 +60,18 @@ def run_environment(res: dict) -> str:
         machine = f"{compute['cpu_capability']} CPU kernels, {compute['torch_threads']} thread(s)"
         machine += f", GPU {compute['cuda_device']}" if "cuda_device" in compute else ""
     return f"{libraries}; {machine}" if libraries else machine
+
+
+def run_resources(res: dict) -> dict[str, float]:
+    """What a run's training cost, from its results.json: parameters in the optimizer and its state
+    (the most of any task; recorded since the leaderboard), peak resident memory, and seconds per
+    optimizer step (training time over steps, evaluation left out). NaN where not recorded."""
+    cost, timing = res.get("cost", {}), res.get("timing", {})
+    steps = timing.get("train_steps") or 0
+    return {"trainable_params": float(cost.get("trainable_params", math.nan)),
+            "optimizer_state_mb": cost.get("optimizer_state_bytes", math.nan) / 2**20,
+            "peak_rss_mb": float(res.get("peak_rss_mb", math.nan)),
+            "s_per_step": timing["train_s"] / steps if steps else math.nan}  # fmt: skip
 
 
 def configuration_overrides(overrides: list[str]) -> list[str]:
@@ -94,7 +107,7 @@ def collect(root: Path) -> tuple[list[Run], list[tuple[Path, str]]]:
             continue
         runs.append(Run(folder, "", res["seed"], res["tasks"], res["trained_tasks"], np.array(res["R"]), res["metrics"],
                         merges=tuple(res.get("merges", ())), independent=res.get("kind") == "independent",
-                        environment=run_environment(res)))  # fmt: skip
+                        environment=run_environment(res), resources=run_resources(res)))  # fmt: skip
     if runs:
         streams = defaultdict(list)
         for run in runs:
@@ -119,7 +132,7 @@ def merged_runs(runs: list[Run]) -> list[Run]:
             R[-1] = merge["row"]
             config = f"merged: {merge['label']}" if run.config == "default" else f"{run.config} | merged: {merge['label']}"
             out.append(Run(run.folder, config, run.seed, run.tasks, run.trained, R, merge["metrics"],
-                           environment=run.environment))  # fmt: skip
+                           environment=run.environment, resources=run.resources))  # fmt: skip
     return out
 
 
@@ -155,7 +168,7 @@ def metric_names(runs: list[Run]) -> list[str]:
     return [*METRICS, *(m for m in (*GENERAL_METRICS, *CONTINUAL_METRICS) if m in extra), *harness]
 
 
-def _stats(values: list) -> tuple[float, float, int]:
+def seed_stats(values: list) -> tuple[float, float, int]:
     """Mean, population std (ddof 0) and number of the values present (a null in results.json is
     a metric with no value, e.g. min-ACC of a one-task stream); NaN, NaN, 0 when none is."""
     present = [v for v in values if finite_number(v)]
@@ -166,7 +179,7 @@ def summarize(runs: list[Run]) -> dict[str, dict[str, tuple[float, float, int]]]
     """config -> metric -> (mean, std, number of seeds with a value). Flagged runs are in the
     mean: the tables say how many there are."""
     names = metric_names(runs)
-    return {c: {m: _stats([r.metrics[m] for r in rs]) for m in names} for c, rs in sorted(by_config(runs).items())}
+    return {c: {m: seed_stats([r.metrics[m] for r in rs]) for m in names} for c, rs in sorted(by_config(runs).items())}
 
 
 def _seeds(config: str, n: int, runs: list[Run]) -> str:
@@ -188,7 +201,7 @@ def _rows(summary, runs):
     return header, body
 
 
-def _markdown(header: list[str], body: list[list[str]]) -> list[str]:
+def markdown_table(header: list[str], body: list[list[str]]) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)] + ["| " + " | ".join(r) + " |" for r in body]
 
 
@@ -213,10 +226,12 @@ def environment_lines(runs: list[Run]) -> list[str]:
     return lines
 
 
-def write_tables(summary, runs: list[Run], out: Path) -> None:
+def write_tables(summary, runs: list[Run], out: Path, extra: list[str] = ()) -> None:
+    """summary.md (with the `extra` lines after the tables), summary.csv, per_seed.csv, summary.tex."""
     header, body = _rows(summary, runs)
     seed_header, seed_body = per_seed_rows(runs)
-    md = _markdown(header, body) + ["", "Per seed:", ""] + _markdown(seed_header, seed_body) + environment_lines(runs)
+    md = markdown_table(header, body) + ["", "Per seed:", ""] + markdown_table(seed_header, seed_body) + list(extra)
+    md += environment_lines(runs)
     write_text(out / "summary.md", "\n".join(md) + "\n")
     with atomic_path(out / "per_seed.csv") as tmp, open(tmp, "w", newline="") as f:
         csv.writer(f).writerows([seed_header, *seed_body])
@@ -283,8 +298,11 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
     plt.close(fig)
 
 
-def report(root: Path, out: Path | None = None) -> tuple[Path, list[tuple[Path, str]]]:
-    """Write the report of every run under `root` into `out` (default root/report)."""
+def report(root: Path, out: Path | None = None, leaderboard: bool = False) -> tuple[Path, list[tuple[Path, str]]]:
+    """Write the report of every run under `root` into `out` (default root/report): with
+    `leaderboard`, the leaderboard too (cl.outputs.leaderboard)."""
+    from cl.outputs.leaderboard import kl_forgetting, write_leaderboard
+
     runs, skipped = collect(root)
     if not runs:
         left_out = "".join(f"\n  {folder}: {reason}" for folder, reason in skipped)
@@ -292,6 +310,8 @@ def report(root: Path, out: Path | None = None) -> tuple[Path, list[tuple[Path, 
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(runs)
-    write_tables(summary, runs, out)
+    write_tables(summary, runs, out, kl_forgetting(runs, out))
     write_plots(runs, summary, out)
+    if leaderboard:
+        write_leaderboard(runs, out)
     return out, skipped

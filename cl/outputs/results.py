@@ -52,7 +52,7 @@ class ResultsFile(Observer):
             return
         extra = {**self.setup, "general": outcome.general, "truncated_prompts": outcome.truncated,
                  "timing": outcome.timing, "resumed": outcome.resumed, "status": {"state": outcome.state, **(outcome.failure or {})},
-                 "warnings": outcome.warnings}  # fmt: skip
+                 "warnings": outcome.warnings, "cost": outcome.cost}  # fmt: skip
         if outcome.points:
             extra["continual"] = {**self.continual, "points": outcome.points}
         if outcome.merges:

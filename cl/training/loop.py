@@ -19,6 +19,7 @@ from cl.core.provenance import code_changes, code_identity
 from cl.core.seeding import rng_state, set_rng_state, task_seed
 from cl.evaluation.continual import ContinualEvaluation, subset_task
 from cl.evaluation.evaluators import Perplexity
+from cl.evaluation.kl_to_start import KLToStart
 from cl.evaluation.harness import Harness, harness_columns
 from cl.evaluation.matrix import general_ability
 from cl.streams.task import Stream, Task
@@ -59,7 +60,8 @@ class ContinualLoop:
     `make_trainer(**overrides)` returns a fresh Lightning Trainer; one is made per task, so
     each task gets its own optimizer and step budget. Every task's examples are encoded up front,
     so data that cannot be used stops the run before any training. `general` adds the
-    perplexity on general text to every row. With `checkpoints`, the run saves its state inside
+    perplexity on general text to every row, `kl` the KL to the start on the task just trained
+    (cl.evaluation.kl_to_start). With `checkpoints`, the run saves its state inside
     and after every task (with `events.checkpoint_state()`), and `run(resume=...)` continues from
     such a checkpoint. With `plan.eval_every_n_steps`, `points` collects the continual evaluation
     of the seen tasks. With `harness`, lm-evaluation-harness scores the model at the rows it is
@@ -77,8 +79,10 @@ class ContinualLoop:
         general: Perplexity | None = None,
         checkpoints: CheckpointPlan | None = None,
         harness: Harness | None = None,
+        kl: KLToStart | None = None,
     ) -> None:
         self.module, self.stream, self.plan = module, stream, plan
+        self.kl = kl
         self.make_trainer, self.events, self.checkpoints = make_trainer, events or Events(), checkpoints
         self.harness = harness
         self.harness_scores: list[dict | None] = []  # per row: the harness's scores, None where not due
@@ -98,7 +102,7 @@ class ContinualLoop:
         self.general_ppl: list[float] = []
         # seconds training, evaluating, in the strategies' task hooks (Fisher, memory fills, ...)
         self.timing = {"train_s": 0.0, "train_steps": 0, "eval_s": 0.0, "continual_eval_s": 0.0, "lm_eval_s": 0.0,
-                       "hooks_s": 0.0}  # fmt: skip
+                       "hooks_s": 0.0, "kl_s": 0.0}  # fmt: skip
         self.resumed: list[dict] = []  # where this run continued from checkpoints
         self._fit_started, self._fit_start_batch, self._fit_accumulate = 0.0, 0, 1  # of the fit under way
         self._fit_evaluated = 0.0  # timing["continual_eval_s"] when the fit under way started
@@ -143,6 +147,11 @@ class ContinualLoop:
         row, ppl = self.score()
         self.timing["eval_s"] += time.perf_counter() - start
         self.general_ppl += ppl
+        if self.kl is not None and self.kl.start is not None:
+            start, index = time.perf_counter(), max(self.rows_done - 1, 0)  # row 0: the first task, where it is 0
+            self._to_training_device()
+            self.kl.measure(self.module, index, self.stream.tasks[index], partial(self.module.routing, column=-1))
+            self.timing["kl_s"] += time.perf_counter() - start
         if self.harness is not None:
             start, scores = time.perf_counter(), None
             if self.harness.due(self.rows_done, len(self.stream.tasks)):
@@ -154,10 +163,11 @@ class ContinualLoop:
 
     def general_columns(self) -> dict[str, list[float]]:
         """Per filled row of R: held-out accuracy and retention, general-text perplexity and its
-        ratio, the harness's scores and their retention (where measured)."""
+        ratio, the harness's scores and their retention, the KL to the start (where measured)."""
         rows = self.rows_done
         general = general_ability(self.R[:rows], len(self.stream.tasks), self.general_ppl[:rows])
-        return {**general, **harness_columns(self.harness_scores[:rows])}
+        kl = self.kl.columns(rows) if self.kl is not None and self.kl.rows else {}
+        return {**general, **harness_columns(self.harness_scores[:rows]), **kl}
 
     def score(self) -> tuple[list[float], list[float]]:
         """The current model's score on every evaluated task and its general-text perplexity
@@ -216,6 +226,7 @@ class ContinualLoop:
             "task": task, "batches_done": batches_done, "R": self.R[:rows].copy(), "general_ppl": list(self.general_ppl),
             "harness": list(self.harness_scores), "points": [dict(p) for p in self.points], "timing": timing,
             "resumed": list(self.resumed), "module": self.module.continual_state(), "rng": rng_state(),
+            "kl": self.kl.state_dict() if self.kl is not None else None,
             "extra": self.events.checkpoint_state(), "code": code_identity(),
         }  # fmt: skip
 
@@ -250,11 +261,13 @@ class ContinualLoop:
         """Put the state of `checkpoint` back; returns the task to continue and, inside it, the
         batches already trained (None: start the task)."""
         state = checkpoint["cl"]
+        if self.kl is not None:  # onto the model as built, before the module restores its structure
+            self.kl.load_state_dict(state.get("kl"), self.module.model)
         self.rows_done = len(state["R"])
         self.R[: self.rows_done] = state["R"]
         self.general_ppl = list(state["general_ppl"])
         self.harness_scores = list(state.get("harness", []))  # checkpoints before the harness lack it
-        self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, "hooks_s": 0.0, **state["timing"]}  # older checkpoints lack these
+        self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, "hooks_s": 0.0, "kl_s": 0.0, **state["timing"]}  # older checkpoints lack these
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them
         self.module.load_continual_state(state["module"], self.stream.tasks)
         task, done = state["task"], state["batches_done"]
@@ -273,6 +286,8 @@ class ContinualLoop:
         """Fill R; from the checkpoint file `resume` if given."""
         tasks, inside, first, rng = self.stream.tasks, None, 0, None
         if resume is None:
+            if self.kl is not None:
+                self.kl.take_start(self.module.model)
             self.R[0] = self.evaluate()
             self._record(0)
             self.events.on_stream_start(self.module.model)

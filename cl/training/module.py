@@ -1,7 +1,7 @@
 """ContinualModule: one LightningModule for the whole stream; objective + strategies per task."""
 from __future__ import annotations
 
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from dataclasses import replace
 from typing import Callable, Sequence
 
@@ -67,6 +67,8 @@ class ContinualModule(L.LightningModule):
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
         self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
         self.step_share = StepShare()  # the training batch's place in its optimizer step
+        # the most any task of the stream trained and kept in its optimizer (not the base stage)
+        self.cost = {"trainable_params": 0, "optimizer_state_bytes": 0}
 
     @property
     def trainable_names(self) -> list[str]:
@@ -134,6 +136,7 @@ class ContinualModule(L.LightningModule):
             "seen": sorted(self.seen_tasks),
             "objective": self.objective.state_dict(),
             "strategies": [s.state_dict() for s in self.strategies],
+            "cost": dict(self.cost),
         }
 
     def load_continual_state(self, state: dict, tasks: list[Task]) -> None:
@@ -143,6 +146,7 @@ class ContinualModule(L.LightningModule):
         index = state["task_index"]
         self.task_index, self.task = index, None if index is None else tasks[index]
         self.seen_tasks = {i: tasks[i] for i in state["seen"]}
+        self.cost = {**self.cost, **state.get("cost", {})}  # checkpoints before it lack it
         self.objective.load_state_dict(state["objective"])
         self.model = self.adapter.restore_structure(self.model, index)
         for strategy, s in zip(self.strategies, state["strategies"]):
@@ -227,18 +231,33 @@ class ContinualModule(L.LightningModule):
     def on_validation_epoch_start(self) -> None:
         self.eval_totals = {}
 
-    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
-        with ExitStack() as stack:  # the strategies' say in how the model runs on the batch (ConPET's routing)
+    @contextmanager
+    def routing(self, batch: dict, column: int):
+        """The strategies' say in how the model runs on an evaluated `batch` of R's column
+        `column` (-1: no column, e.g. cl.evaluation.kl_to_start): ConPET's routing."""
+        with ExitStack() as stack:
             for s in self.strategies:
-                stack.enter_context(s.evaluating(self, batch, dataloader_idx))
+                stack.enter_context(s.evaluating(self, batch, column))
+            yield
+
+    def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        with self.routing(batch, dataloader_idx):
             total, count = self.evaluators[dataloader_idx].step(self.model, batch)
         sums = self.eval_totals.setdefault(dataloader_idx, [0.0, 0])
         sums[0] += total
         sums[1] += count
 
     def on_train_end(self) -> None:
-        """Processes running together must end a task with the same weights (DDP keeps them so
+        """Record what the task cost (`cost`: parameters in the optimizer, bytes of its state).
+        Processes running together must end a task with the same weights (DDP keeps them so
         unless a strategy or objective acts differently on one of them): stop if they do not."""
+        if self.task is not None:
+            optimizers = self.trainer.optimizers
+            trained = sum(p.numel() for o in optimizers for g in o.param_groups for p in g["params"])
+            state = sum(v.numel() * v.element_size() for o in optimizers for s in o.state.values()
+                        for v in s.values() if torch.is_tensor(v))  # fmt: skip
+            self.cost = {"trainable_params": max(self.cost["trainable_params"], trained),
+                         "optimizer_state_bytes": max(self.cost["optimizer_state_bytes"], state)}  # fmt: skip
         if process_count() == 1:
             return
         sums = torch.stack([p.detach().double().sum() for p in self.model.parameters()])

@@ -19,4 +19,5 @@ def outcome(loop, state: str, merges: list[dict] = (), failure: dict | None = No
     module = loop.module
     return Outcome(state, [t.name for t in loop.stream.eval_tasks], loop.stream.names, rows, metrics, general,
                    list(loop.points), dict(loop.timing), list(loop.resumed), module.objective.warnings,
-                   module.family.truncated, list(merges), failure, module.objective.report)  # fmt: skip
+                   module.family.truncated, list(merges), failure, module.objective.report,
+                   dict(module.cost))  # fmt: skip

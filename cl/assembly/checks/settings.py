@@ -70,6 +70,12 @@ def check_eval(eval_cfg: DictConfig) -> None:
         raise ConfigError(f"eval.subset must be a positive integer (eval examples per task between task ends), got {subset!r}")
     if not isinstance(window, int) or window < 2:
         raise ConfigError(f"eval.window must be an integer >= 2 (evaluations in the window of WF^w), got {window!r}")
+    kl = eval_cfg.kl
+    if isinstance(kl.prompts, bool) or not isinstance(kl.prompts, int) or kl.prompts < 0:
+        raise ConfigError(f"eval.kl.prompts must be an integer >= 0 (training prompts per task the KL to the start "
+                          f"is measured on; 0: off), got {kl.prompts!r}")  # fmt: skip
+    if isinstance(kl.batch_size, bool) or not isinstance(kl.batch_size, int) or kl.batch_size < 1:
+        raise ConfigError(f"eval.kl.batch_size must be a positive integer, got {kl.batch_size!r}")
     check_lm_eval(eval_cfg.lm_eval)
 
 

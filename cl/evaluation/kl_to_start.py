@@ -1,0 +1,95 @@
+"""The KL divergence between the model the stream started from and the model now, on the task
+just trained: the predictor of forgetting of "RL's Razor" (Shenfeld, Pari and Agrawal, 2025),
+whose law is that forgetting grows with E_{x ~ new task} KL(pi_0(.|x) || pi(.|x)), whatever the
+algorithm that moved the model.
+
+Measured after every task i (row i + 1 of R; row 0 measures the first task, where it is 0 up to
+float rounding): `prompts` training prompts of task i, drawn once per seed, are answered by the
+current model greedily, as evaluation generates (its format, budget, stop tokens, and a
+strategy's routing such as ConPET's). At every answer token both models' next-token
+distributions are compared over the whole vocabulary, given the same prefix:
+forward KL(start || current) = sum_v p0 log(p0 / p) (the paper's direction), reverse
+KL(current || start) = sum_v p log(p / p0). Each figure is the mean over the answer tokens of all
+prompts (per-token KL, exact over the vocabulary, along the current model's own completions).
+A classifier compares its class distributions on the training inputs themselves.
+
+The start is a frozen copy of the whole model taken before row 0 (after any base stage); it is
+saved with every checkpoint, so a resumed run measures against the same weights.
+"""
+from __future__ import annotations
+
+import logging
+import random
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from cl.core.seeding import task_seed
+from cl.models.frozen import dropout_off, frozen_copy
+from cl.streams.encoding import to_device
+
+log = logging.getLogger("cl")
+
+COLUMNS = ("kl_start", "kl_start_reverse")  # results.json `general`, per row; the metrics keep the last
+
+
+class KLToStart:
+    """`prompts` training examples per task (drawn with `seed`), scored `batch_size` at a time."""
+
+    def __init__(self, prompts: int, seed: int, batch_size: int = 16) -> None:
+        self.prompts, self.seed, self.batch_size = prompts, seed, batch_size
+        self.start: torch.nn.Module | None = None
+        self.rows: list[tuple[float, float]] = []  # per row of R: (forward, reverse)
+
+    def take_start(self, model: torch.nn.Module) -> None:
+        """Freeze a copy of `model` as the start (before row 0)."""
+        self.start = frozen_copy(model)
+
+    def sample(self, task) -> list:
+        """The task's training examples the KL is measured on, the same at every call."""
+        k = min(self.prompts, len(task.train))
+        return random.Random(task_seed(self.seed, f"kl:{task.name}")).sample(list(task.train), k)
+
+    @torch.no_grad()
+    def measure(self, module, index: int, task, around: Callable) -> tuple[float, float]:
+        """(forward, reverse) mean per-token KL of `module.model` against the start on task
+        `index`'s sampled training prompts, answered by the current model; appended to `rows`."""
+        model, family = module.model, module.family
+        device = next(model.parameters()).device
+        start = self.start.to(device)
+        items = family.own_answers(model, task, self.sample(task), index, around)
+        forward = reverse = 0.0
+        count = 0
+        with dropout_off(model):
+            for first in range(0, len(items), self.batch_size):
+                batch = to_device(family.collate(items[first : first + self.batch_size]), device)
+                with around(batch):
+                    now = F.log_softmax(family.rows(family.forward(model, batch), batch)[0].float(), -1)
+                before = F.log_softmax(family.rows(family.forward(start, batch), batch)[0].float(), -1)
+                forward += float((before.exp() * (before - now)).sum())
+                reverse += float((now.exp() * (now - before)).sum())
+                count += len(now)
+        row = (forward / max(count, 1), reverse / max(count, 1))
+        self.rows.append(row)
+        return row
+
+    def columns(self, rows: int) -> dict[str, list[float]]:
+        """Per filled row (the first `rows`): the forward and reverse KL."""
+        kept = self.rows[:rows]
+        return {COLUMNS[0]: [f for f, _ in kept], COLUMNS[1]: [r for _, r in kept]}
+
+    def state_dict(self) -> dict:
+        return {"rows": list(self.rows), "start": self.start.state_dict() if self.start is not None else None}
+
+    def load_state_dict(self, state: dict | None, model: torch.nn.Module) -> None:
+        """Restore `state_dict()` onto a copy of `model` as built (the start's structure, before a
+        checkpoint's adapters are restored). A checkpoint written without it leaves the KL unmeasured."""
+        if state is None or state["start"] is None:
+            log.warning("the checkpoint holds no start model for the KL to the start (written before it was "
+                        "measured): the run continues without it")  # fmt: skip
+            self.start, self.rows = None, []
+            return
+        self.start = frozen_copy(model)
+        self.start.load_state_dict(state["start"])
+        self.rows = [tuple(r) for r in state["rows"]]
