@@ -45,7 +45,9 @@ class ExampleRecords(Observer):
         self.correct_at, self.max_bytes = correct_at, max_mb * 2**20
         saved = saved or {}
         self.texts_dropped_from = saved.get("texts_dropped_from")  # the first row written without texts
-        self.rows: list[int] = list(saved.get("rows", []))
+        # the rows written before the checkpoint resumed, where their files are (a run resumed
+        # in another folder from copied checkpoints has none of them)
+        self.rows: list[int] = [r for r in saved.get("rows", []) if row_file(self.folder, r).is_file()]
 
     def on_run_start(self, start) -> None:
         self.folder.mkdir(parents=True, exist_ok=True)
