@@ -33,6 +33,13 @@ def results(tmp_path: Path, run_dir: str = "run") -> dict:
     return json.loads((tmp_path / run_dir / "results.json").read_text())
 
 
+def example_rows(run_folder: Path):
+    """Every row file of a run's per-example records as one DataFrame (cl.outputs.examples)."""
+    from cl.outputs.examples import read_records
+
+    return read_records(run_folder)[1]
+
+
 def cl_dashboard(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     """The real `cl-dashboard` in a subprocess (`env` as for `_run_module`)."""
     return _run_module("cl.cli.dashboard", tmp_path, list(args), env)

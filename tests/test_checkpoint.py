@@ -25,7 +25,7 @@ from cl.models.adapters import LoRA
 from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
 from cl.core.provenance import code_changes
-from tests.helpers import cl_env, results
+from tests.helpers import cl_env, example_rows, results
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 STRATEGIES = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
@@ -223,6 +223,8 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
     ref, out = results(tmp_path, "ref"), results(tmp_path, "run")
     assert out["R"] == ref["R"] and out["metrics"] == ref["metrics"]
     assert out.get("continual") == ref.get("continual")  # every point once, none lost or repeated
+    assert out["example_events"] == ref["example_events"] and example_rows(tmp_path / "run").equals(
+        example_rows(tmp_path / "ref"))  # every example's score and text at every row, as uninterrupted  # fmt: skip
     (where,) = out["resumed"]
     assert where["task"] >= int(kill_at[4:7]) and f"from {where['checkpoint']}" in resumed.stdout
     assert where["code_changes"] == []  # the same code wrote and resumed it

@@ -47,7 +47,8 @@ def test_every_panel_reads_a_key_the_run_logged(sweep, tmp_path):
     assert wanted <= keys | _dotted(config), sorted(wanted - keys - _dotted(config))
     sections = {s["name"].split(" (")[0]: s["panels"] for s in spec["sections"]}
     assert set(sections) == {"Forgetting metrics", "Accuracy matrix R", "Each task across the stream", "Training",
-                             "Stability gap", "Merged models"}  # fmt: skip
+                             "Stability gap", "Merged models", "Examples"}  # fmt: skip
+    assert [p["keys"] for p in sections["Examples"]] == [["eval/examples"]]  # the per-row table of examples
     assert [p["title"] for p in sections["Each task across the stream"]][:2] == ["reverse", "copy"]
     assert {"ppl", "ppl_ratio"} <= {p["title"] for p in sections["Each task across the stream"]}
     assert {"train/loss", "train/grad_norm"} <= {p["title"] for p in sections["Training"]}

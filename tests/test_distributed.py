@@ -13,7 +13,7 @@ from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
 from cl.core.distributed import shard
-from tests.helpers import cl_env, cl_run, results
+from tests.helpers import cl_env, cl_run, example_rows, results
 
 # one test worker runs them all (make test: --dist loadgroup), so that no two multi-process
 # runs pick their rendezvous ports at the same time
@@ -72,6 +72,12 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     direct = one_process_row(tmp_path / "ref", ref["tasks"])
     assert ref["R"][-1] == pytest.approx(direct, abs=1e-9)
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
+    records = example_rows(tmp_path / "ref")  # gathered from both processes: every example once
+    for r, values in enumerate(ref["R"]):
+        for j, task in enumerate(ref["tasks"]):
+            mine = records[(records["row"] == r) & (records["task"] == task)]
+            assert sorted(mine["example"]) == list(range(len(mine))) and len(mine) > 0
+            assert mine["score"].mean() == pytest.approx(values[j], abs=1e-6)
     points = ref["continual"]["points"]
     assert [p["step"] for p in points] == [10, 20, 30, 40]
     assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "ref", ref["tasks"], subset=45), abs=1e-9)
@@ -90,6 +96,7 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     out = results(tmp_path, "run")
     assert out["R"] == ref["R"] and out["timing"]["train_steps"] == 2 * steps
     assert out["continual"]["points"] == points
+    assert example_rows(tmp_path / "run").equals(records)
     assert out["resumed"][0]["task"] == 1
     a, b = (torch.load(sorted((tmp_path / r / "checkpoints").iterdir())[-1], weights_only=False)["state_dict"]
             for r in ("ref", "run"))  # fmt: skip

@@ -55,8 +55,8 @@ def run(cfg: DictConfig, run_dir: Path, tasks: dict, resuming: bool = False, lau
     writer, events, methods = is_rank_zero(), Events(), merge_methods(cfg)  # process 0 alone writes the run folder
     loop = build_loop(cfg, run_dir, tasks, writer, events)  # may stop here
     resume_from, saved = newest_checkpoint(loop.checkpoints, run_dir, writer) if resuming else (None, {})
-    weights = attach_outputs(events, cfg, run_dir, launch or Launch(), loop.stream.names, saved.get("extra", {})) \
-        if writer else None  # fmt: skip
+    weights = attach_outputs(events, cfg, run_dir, launch or Launch(), loop.stream.names, saved.get("extra", {}),
+                             loop.stream.eval_tasks) if writer else None  # fmt: skip
     _log_start(cfg, loop, run_dir, resume_from, saved)
     events.on_run_start(RunStart(run_dir, OmegaConf.to_container(cfg, resolve=True)))
     try:

@@ -36,11 +36,12 @@ def check_wandb(cfg: DictConfig) -> None:
 
 
 def attach_outputs(events: Events, cfg: DictConfig, run_dir: Path, launch: Launch, stream: list[str],
-                   saved: dict) -> TaskWeights | None:  # fmt: skip
+                   saved: dict, eval_tasks: list = ()) -> TaskWeights | None:  # fmt: skip
     """Attach, in this order: config.yaml, per-task weights (kept for merges, or with
-    checkpoint.task_weights; returned, else None), train_log.csv, results.json, the plots, W&B
-    (it uploads the heatmap the plots wrote), the console summary. `stream`: the trained tasks'
-    names; `saved`: the observers' state in the checkpoint resumed (cl.core.events)."""
+    checkpoint.task_weights; returned, else None), train_log.csv, the per-example records of
+    `eval_tasks` (eval.examples), results.json, the plots, W&B (it uploads the heatmap the plots
+    wrote), the console summary. `stream`: the trained tasks' names; `saved`: the observers'
+    state in the checkpoint resumed (cl.core.events)."""
     from cl.merging.weights import TaskWeights
     from cl.outputs.console import Summary
     from cl.outputs.plots import Plots
@@ -52,6 +53,11 @@ def attach_outputs(events: Events, cfg: DictConfig, run_dir: Path, launch: Launc
     if cfg.get("merge") or cfg.checkpoint.get("task_weights", False):
         events.attach(weights := TaskWeights(run_dir / "weights"))
     events.attach(TrainLog(run_dir / "train_log.csv"))
+    if cfg.eval.examples.save:
+        from cl.outputs.examples import ExampleRecords
+
+        examples = cfg.eval.examples
+        events.attach(ExampleRecords(run_dir, list(eval_tasks), examples.correct_at, examples.max_mb, saved.get("examples")))
     continual = {k: cfg.eval[k] for k in ("every_n_steps", "subset", "window")}
     events.attach(ResultsFile(run_dir, cfg.seed, launch.setup(cfg), continual))
     events.attach(Plots(run_dir, cfg.train.steps_per_task))

@@ -45,8 +45,10 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
     general = None
     if cfg.eval.general:
         general = Perplexity(tokenizer, general_texts(cfg.eval.general, cfg.eval.general_field), family.encoder.max_length)
+    examples = cfg.eval.get("examples") or {}  # configs saved before the records lack it
     plan = TrainingPlan(cfg.train.steps_per_task, cfg.train.batch_size, cfg.eval.batch_size, cfg.seed, cfg.eval.mode,
-                        cfg.eval.every_n_steps, cfg.eval.subset, cfg.eval.window)  # fmt: skip
+                        cfg.eval.every_n_steps, cfg.eval.subset, cfg.eval.window,
+                        examples["correct_at"] if examples.get("save") else None)  # fmt: skip
     checkpoints = None
     if cfg.checkpoint.enabled:
         checkpoints = CheckpointPlan(CheckpointFolder(run_dir / "checkpoints", cfg.checkpoint.keep),

@@ -31,6 +31,8 @@ class Row:
     tasks: list[str]  # the evaluated tasks, one per value
     values: list[float]
     general: dict[str, float]  # held-out accuracy and retention, perplexity and its ratio (where measured)
+    # with eval.examples.save: per evaluated task, (example id, score, text) of every example
+    examples: dict[str, list[tuple[int, float, str]]] = field(default_factory=dict)
 
 
 @dataclass
@@ -52,6 +54,7 @@ class Outcome:
     failure: dict[str, Any] | None = None  # FAILED: reason, task, step
     objective_report: dict[str, Any] = field(default_factory=dict)  # the objective's (S3FT's target sources)
     cost: dict[str, int] = field(default_factory=dict)  # the most a task trained and kept in its optimizer
+    example_events: dict[str, dict[str, int]] = field(default_factory=dict)  # cl.evaluation.example_events, per task
 
 
 class Observer:

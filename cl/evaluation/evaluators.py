@@ -2,13 +2,16 @@
 
 Each gives a DataLoader (of one process's share: cl.core.distributed) and a `step(model, batch) ->
 (total, count)`; the module sums the pairs over the batches and the processes, and
-`value(total, count)` turns them into the number reported. Lightning's
+`value(total, count)` turns them into the number reported. A task's evaluator (`ExampleScore`)
+also scores every example on its own (`scored`): its id in the task's eval set, its score and the
+text it was scored on, the per-example records of cl.outputs.examples. Lightning's
 `validate` drives them, so device and precision come from the trainer config.
 """
 from __future__ import annotations
 
 import json
 import math
+from dataclasses import dataclass
 from functools import wraps
 from pathlib import Path
 
@@ -32,7 +35,7 @@ def share_loader(items: list, batch_size: int, rank: int, world: int, collate) -
     (`drops_padding`), so that every process calls the model equally often."""
 
     def collated(batch: list[int]) -> dict:
-        return {**collate([items[i] for i in batch or [0]]), "padding": not batch}
+        return {"example": torch.tensor(batch or [0]), **collate([items[i] for i in batch or [0]]), "padding": not batch}
 
     return DataLoader(share_batches(len(items), rank, world, batch_size), batch_size=None, collate_fn=collated)
 
@@ -56,23 +59,56 @@ class MeanScore:
         return total / count
 
 
-class TeacherForcedAccuracy(MeanScore):
-    """Exact match from one forward pass per batch (valid for `exact` tasks only)."""
+@dataclass
+class Scored:
+    """Per example of a batch: its index in the task's eval set, its score, and the text it was
+    scored on (a completion; a teacher-forced answer's argmax tokens; a predicted class)."""
+
+    examples: list[int]
+    scores: list[float]
+    texts: list[str]
+
+
+class ExampleScore(MeanScore):
+    """A task's evaluator: `scored` scores each example of a batch, `step` sums the scores."""
+
+    def scored(self, model, batch) -> Scored:
+        raise NotImplementedError
+
+    def step(self, model, batch) -> tuple[float, int]:
+        return step_of(self.scored(model, batch), batch)
+
+
+def step_of(scored: Scored, batch: dict) -> tuple[float, int]:
+    """The (total, count) of `step` from a batch's per-example scores (nothing for padding)."""
+    return (0.0, 0) if batch["padding"] else (float(sum(scored.scores)), len(scored.scores))
+
+
+class TeacherForcedAccuracy(ExampleScore):
+    """Exact match from one forward pass per batch (valid for `exact` tasks only); the text of an
+    example is its argmax answer tokens up to the first stop token, what greedy decoding would say
+    while it agrees with the answer."""
 
     def __init__(self, encoder: Encoder, task: Task, index: int = -1) -> None:
         self.items = encoder.encode(task, task.eval, index)
         self.collate = Collator(encoder.tokenizer.pad_token_id)
+        self.tokenizer, self.stop_ids = encoder.tokenizer, encoder.stop_ids(task)
 
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
-    @drops_padding
-    def step(self, model, batch) -> tuple[float, int]:
-        correct = teacher_forced_correct(model, batch)
-        return float(correct.sum()), len(correct)
+    def scored(self, model, batch) -> Scored:
+        correct, predicted = teacher_forced_correct(model, batch, predictions=True)
+        answers = batch["labels"][:, 1:] != IGNORE
+        texts = []
+        for ids, mask in zip(predicted.tolist(), answers.tolist()):
+            answer = [t for t, m in zip(ids, mask) if m]
+            end = next((k for k, t in enumerate(answer) if t in self.stop_ids), len(answer))
+            texts.append(self.tokenizer.decode(answer[:end]))
+        return Scored(batch["example"].tolist(), correct.double().tolist(), texts)
 
 
-class GeneratedScore(MeanScore):
+class GeneratedScore(ExampleScore):
     """Greedy completions of the eval prompts (batched, longest first), scored by the task's
     checker; mean score."""
 
@@ -95,11 +131,9 @@ class GeneratedScore(MeanScore):
         outs = greedy_completions(model, self.tokenizer, prompts, self.max_new_tokens, self.stop_ids, len(prompts))
         return [text for text, _ in outs]
 
-    @drops_padding
-    def step(self, model, batch) -> tuple[float, int]:
-        texts = self.completions(model, batch)
-        scores = [self.task.check(self.task.eval[i][0], t) for i, t in zip(batch["example"].tolist(), texts)]
-        return float(sum(scores)), len(scores)
+    def scored(self, model, batch) -> Scored:
+        texts, examples = self.completions(model, batch), batch["example"].tolist()
+        return Scored(examples, [float(self.task.check(self.task.eval[i][0], t)) for i, t in zip(examples, texts)], texts)
 
 
 def task_evaluator(encoder: Encoder, task: Task, index: int, mode: str = "auto"):

@@ -21,12 +21,15 @@ from cl.streams.task import Task
 
 
 @torch.no_grad()
-def teacher_forced_correct(model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Per-example bool: would greedy decoding produce exactly the labelled answer and stop?"""
+def teacher_forced_correct(model, batch: dict[str, torch.Tensor], predictions: bool = False):
+    """Per-example bool: would greedy decoding produce exactly the labelled answer and stop?
+    With `predictions`, also the argmax token at every position ([rows, length - 1], aligned
+    with `labels[:, 1:]`)."""
     logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
     targets = batch["labels"][:, 1:]
-    hit = logits[:, :-1].argmax(-1) == targets
-    return (hit | (targets == IGNORE)).all(dim=1)
+    predicted = logits[:, :-1].argmax(-1)
+    correct = ((predicted == targets) | (targets == IGNORE)).all(dim=1)
+    return (correct, predicted) if predictions else correct
 
 
 def teacher_forced_exact_match(model, encoder: Encoder, task: Task, batch_size: int = 256) -> list[bool]:

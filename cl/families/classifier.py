@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from cl.evaluation.evaluators import MeanScore, drops_padding, share_loader
+from cl.evaluation.evaluators import ExampleScore, Scored, share_loader
 from cl.streams.classes import ClassTask, Sample
 
 
@@ -72,7 +72,7 @@ class ClassifierFamily:
         return self.encode(task, examples, index)
 
 
-class ClassAccuracy(MeanScore):
+class ClassAccuracy(ExampleScore):
     """Share of the task's eval examples whose highest logit is their label (within the task's
     head for a task-incremental model)."""
 
@@ -83,7 +83,7 @@ class ClassAccuracy(MeanScore):
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
     @staticmethod
-    @drops_padding
-    def step(model, batch) -> tuple[float, int]:
+    def scored(model, batch) -> Scored:
         predicted = ClassifierFamily.forward(model, batch).argmax(-1)
-        return float((predicted == batch["y"]).sum()), len(predicted)
+        return Scored(batch["example"].tolist(), (predicted == batch["y"]).double().tolist(),
+                      [f"class {c}" for c in predicted.tolist()])  # fmt: skip

@@ -65,6 +65,19 @@ def print_merges(records: list[dict], tasks: list[str], sequential: tuple | None
     console.print(table)
 
 
+def print_example_events(events: dict[str, dict[str, int]], console=None) -> None:
+    """Per evaluated task, what became of its examples from its first row (cl.evaluation.example_events)."""
+    from cl.evaluation.example_events import OUTCOMES
+
+    console = console or Console()
+    table = Table(title="Examples per task from the row after its training (held out: from before training)")
+    for column in ("task", "examples", "learned", *OUTCOMES, "forgetting events"):
+        table.add_column(column, justify="left" if column == "task" else "right")
+    for task, counts in events.items():
+        table.add_row(task, *(str(counts[k]) for k in ("examples", "learned", *OUTCOMES, "forgetting_events")))
+    console.print(table)
+
+
 def quiet_lightning() -> None:
     """Silence Lightning's notices that do not apply to this loop (one Trainer per task, no val loop)."""
     warnings.filterwarnings("ignore", ".*does not have many workers.*")
@@ -88,4 +101,6 @@ class Summary(Observer):
         print_summary(outcome.R, outcome.tasks, outcome.trained, outcome.metrics, outcome.general)
         if outcome.merges:
             print_merges(outcome.merges, outcome.tasks, (outcome.R[-1], outcome.metrics))
+        if outcome.example_events:
+            print_example_events(outcome.example_events)
         log.info("results in %s", self.run_dir / "results.json")

@@ -94,6 +94,9 @@ def _sections(results: list[dict], configs: list[dict], train_keys: list[str]) -
          "panels": [_lines(t, "cl/row", [f"eval/{t}/acc"]) for t in tasks]
          + [_lines(k, "cl/row", [f"eval/{k}"]) for k in general]},
         {"name": "Training", "panels": [_lines(k, "train/global_step", [k]) for k in train_keys]},
+        {"name": "Examples (every example's score and text per row)",
+         "panels": [{"kind": "table", "title": "examples", "keys": ["eval/examples"]}]
+         if any(r.get("example_events") for r in results) else []},
     ]  # fmt: skip
     if seen:
         panels = [_lines(t, "continual/step", [f"continual/{t}"]) for t in seen]

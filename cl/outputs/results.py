@@ -57,6 +57,8 @@ class ResultsFile(Observer):
             extra["continual"] = {**self.continual, "points": outcome.points}
         if outcome.merges:
             extra["merges"] = outcome.merges
+        if outcome.example_events:
+            extra["example_events"] = outcome.example_events
         if outcome.objective_report:
             extra["objective_report"] = outcome.objective_report
         write_results(self.run_dir, outcome.tasks, outcome.trained, outcome.R, outcome.metrics, self.seed, extra)

@@ -117,9 +117,14 @@ class WandbTracker(Observer):
     @_guarded
     def on_row(self, row: Row) -> None:
         """`eval/<task>/acc` per task; `eval/held_out_acc`, `eval/held_out_retention`, `eval/ppl`,
-        `eval/ppl_ratio` where measured."""
+        `eval/ppl_ratio` where measured; with per-example records, the table `eval/examples` of
+        every example's score and text at this row (one table per row, as TRL logs completions)."""
         accs = {f"eval/{n}/acc": v for n, v in zip(row.tasks, row.values)}
-        self.run.log({"cl/row": row.index, **accs, **{f"eval/{k}": v for k, v in row.general.items()}})
+        logged = {"cl/row": row.index, **accs, **{f"eval/{k}": v for k, v in row.general.items()}}
+        if row.examples:
+            data = [[row.index, task, k, score, text] for task, rs in row.examples.items() for k, score, text in rs]
+            logged["eval/examples"] = self._wandb.Table(columns=["row", "task", "example", "score", "text"], data=data)
+        self.run.log(logged)
 
     @_guarded
     def on_point(self, point: dict, names: list[str]) -> None:

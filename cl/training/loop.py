@@ -42,6 +42,7 @@ class TrainingPlan:
     eval_every_n_steps: int = 0  # continual evaluation inside tasks (0: off; cl.evaluation.continual)
     eval_subset: int = 50  # eval examples per task in continual evaluation
     eval_window: int = 10  # evaluations a windowed forgetting spans (cl.evaluation.stability)
+    examples_correct_at: float | None = None  # keep every example's score per row (cl.evaluation.example_events); None: off
 
 
 @dataclass
@@ -108,6 +109,9 @@ class ContinualLoop:
         self._fit_evaluated = 0.0  # timing["continual_eval_s"] when the fit under way started
         self.R = np.zeros((len(stream.tasks) + 1, len(stream.eval_tasks)))
         self.rows_done = 0  # rows of R filled so far
+        module.keeps_examples = plan.examples_correct_at is not None
+        self.example_scores: list[dict[str, list[float]]] = []  # per row: task -> score of each example
+        self._row_examples: dict[str, list] = {}  # the last evaluated row's records, for its Row event
 
     def train_loader(self, data: list, steps: int, seed_name: str, start: int = 0,
                      trainer: L.Trainer | None = None) -> TaskBatches:  # fmt: skip
@@ -147,6 +151,10 @@ class ContinualLoop:
         row, ppl = self.score()
         self.timing["eval_s"] += time.perf_counter() - start
         self.general_ppl += ppl
+        if self.module.keeps_examples:
+            names = [t.name for t in self.stream.eval_tasks]
+            self._row_examples = {names[j]: records for j, records in self.module.eval_examples.items() if j < len(names)}
+            self.example_scores.append({name: [score for _, score, _ in r] for name, r in self._row_examples.items()})
         if self.kl is not None and self.kl.start is not None:
             start, index = time.perf_counter(), max(self.rows_done - 1, 0)  # row 0: the first task, where it is 0
             self._to_training_device()
@@ -211,7 +219,8 @@ class ContinualLoop:
     def _record(self, index: int) -> None:
         self.rows_done = index + 1
         now = {name: values[-1] for name, values in self.general_columns().items() if not math.isnan(values[-1])}
-        self.events.on_row(Row(index, [t.name for t in self.stream.eval_tasks], list(self.R[index]), now))
+        self.events.on_row(Row(index, [t.name for t in self.stream.eval_tasks], list(self.R[index]), now,
+                               self._row_examples))  # fmt: skip
 
     # -- checkpoints ----------------------------------------------------------------------------
     def state(self, task: int, batches_done: int | None) -> dict:
@@ -226,7 +235,7 @@ class ContinualLoop:
             "task": task, "batches_done": batches_done, "R": self.R[:rows].copy(), "general_ppl": list(self.general_ppl),
             "harness": list(self.harness_scores), "points": [dict(p) for p in self.points], "timing": timing,
             "resumed": list(self.resumed), "module": self.module.continual_state(), "rng": rng_state(),
-            "kl": self.kl.state_dict() if self.kl is not None else None,
+            "kl": self.kl.state_dict() if self.kl is not None else None, "examples": list(self.example_scores[:rows]),
             "extra": self.events.checkpoint_state(), "code": code_identity(),
         }  # fmt: skip
 
@@ -266,6 +275,7 @@ class ContinualLoop:
         self.rows_done = len(state["R"])
         self.R[: self.rows_done] = state["R"]
         self.general_ppl = list(state["general_ppl"])
+        self.example_scores = list(state.get("examples", []))  # checkpoints before the records lack them
         self.harness_scores = list(state.get("harness", []))  # checkpoints before the harness lack it
         self.timing = {"continual_eval_s": 0.0, "lm_eval_s": 0.0, "hooks_s": 0.0, "kl_s": 0.0, **state["timing"]}  # older checkpoints lack these
         self.points = [dict(p) for p in state.get("points", [])]  # checkpoints before continual evaluation lack them

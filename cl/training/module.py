@@ -8,8 +8,9 @@ from typing import Callable, Sequence
 import lightning as L
 import torch
 
-from cl.core.distributed import StepShare, process_count, sum_tensors_over_processes
+from cl.core.distributed import StepShare, gather_objects, process_count, sum_tensors_over_processes
 from cl.core.errors import TrainingDiverged
+from cl.evaluation.evaluators import ExampleScore, step_of
 from cl.families.base import Family
 from cl.models.adapters import AdapterData, NoAdapter
 from cl.objectives.base import Objective, zero_loss
@@ -64,6 +65,8 @@ class ContinualModule(L.LightningModule):
         self.seen_tasks: dict[int, Task] = {}  # by stream index: checkers of replayed examples
         self.evaluators: list = []  # one per dataloader of `validate` (set by the loop)
         self.eval_totals: dict[int, list[float]] = {}
+        self.keeps_examples = False  # keep every evaluated example's score and text (cl.outputs.examples)
+        self.eval_examples: dict[int, list[tuple[int, float, str]]] = {}  # per evaluator: (example, score, text)
         self._step_logits: tuple[torch.Tensor, torch.Tensor] | None = None
         self._step_batch: dict | None = None  # the last batch trained, until its optimizer step
         self.step_share = StepShare()  # the training batch's place in its optimizer step
@@ -229,7 +232,7 @@ class ContinualModule(L.LightningModule):
 
     # -- evaluation: one evaluator per dataloader (index = matrix column, then perplexity) -------
     def on_validation_epoch_start(self) -> None:
-        self.eval_totals = {}
+        self.eval_totals, self.eval_examples = {}, {}
 
     @contextmanager
     def routing(self, batch: dict, column: int):
@@ -241,8 +244,12 @@ class ContinualModule(L.LightningModule):
             yield
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
+        evaluator = self.evaluators[dataloader_idx]
         with self.routing(batch, dataloader_idx):
-            total, count = self.evaluators[dataloader_idx].step(self.model, batch)
+            scored = evaluator.scored(self.model, batch) if isinstance(evaluator, ExampleScore) else None
+            total, count = step_of(scored, batch) if scored else evaluator.step(self.model, batch)
+        if scored and self.keeps_examples and not batch["padding"]:
+            self.eval_examples.setdefault(dataloader_idx, []).extend(zip(scored.examples, scored.scores, scored.texts))
         sums = self.eval_totals.setdefault(dataloader_idx, [0.0, 0])
         sums[0] += total
         sums[1] += count
@@ -272,6 +279,11 @@ class ContinualModule(L.LightningModule):
         local = torch.tensor(pairs, dtype=torch.float64, device=self.device)
         summed = sum_tensors_over_processes({"pairs": local})["pairs"]
         self.eval_totals = {j: [total, int(count)] for j, (total, count) in enumerate(summed.tolist())}
+        if self.keeps_examples:  # each process scored its share of the examples: every process gets all
+            gathered: dict[int, list] = {}
+            for j, records in gather_objects(list(self.eval_examples.items())):
+                gathered.setdefault(j, []).extend(records)
+            self.eval_examples = {j: sorted(records) for j, records in gathered.items()}
 
     def eval_values(self) -> list[float]:
         """Each evaluator's value from the last validation run."""

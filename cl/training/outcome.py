@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from cl.core.events import FINISHED, Outcome
+from cl.evaluation.example_events import stream_events
 from cl.evaluation.matrix import all_metrics
 from cl.evaluation.stability import stability_metrics
 
@@ -16,8 +17,11 @@ def outcome(loop, state: str, merges: list[dict] = (), failure: dict | None = No
         metrics = {**all_metrics(rows), **{name: values[-1] for name, values in general.items()}}
         if loop.points:
             metrics.update(stability_metrics(loop.points, loop.plan.eval_window))
-    module = loop.module
-    return Outcome(state, [t.name for t in loop.stream.eval_tasks], loop.stream.names, rows, metrics, general,
+    module, names = loop.module, [t.name for t in loop.stream.eval_tasks]
+    events = {}
+    if loop.example_scores:  # eval.examples.save
+        events = stream_events(loop.example_scores[: loop.rows_done], names, loop.stream.names, loop.plan.examples_correct_at)
+    return Outcome(state, names, loop.stream.names, rows, metrics, general,
                    list(loop.points), dict(loop.timing), list(loop.resumed), module.objective.warnings,
                    module.family.truncated, list(merges), failure, module.objective.report,
-                   dict(module.cost))  # fmt: skip
+                   dict(module.cost), events)  # fmt: skip

@@ -76,6 +76,14 @@ def check_eval(eval_cfg: DictConfig) -> None:
                           f"is measured on; 0: off), got {kl.prompts!r}")  # fmt: skip
     if isinstance(kl.batch_size, bool) or not isinstance(kl.batch_size, int) or kl.batch_size < 1:
         raise ConfigError(f"eval.kl.batch_size must be a positive integer, got {kl.batch_size!r}")
+    examples = eval_cfg.examples
+    if not isinstance(examples.save, bool):
+        raise ConfigError(f"eval.examples.save must be true or false, got {examples.save!r}")
+    if isinstance(examples.correct_at, bool) or not isinstance(examples.correct_at, (int, float)) or not 0 < examples.correct_at <= 1:
+        raise ConfigError(f"eval.examples.correct_at must be a score in (0, 1] (an example is right from it on), "
+                          f"got {examples.correct_at!r}")  # fmt: skip
+    if isinstance(examples.max_mb, bool) or not isinstance(examples.max_mb, (int, float)) or examples.max_mb < 0:
+        raise ConfigError(f"eval.examples.max_mb must be a number of megabytes >= 0, got {examples.max_mb!r}")
     check_lm_eval(eval_cfg.lm_eval)
 
 
