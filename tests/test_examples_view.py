@@ -218,7 +218,6 @@ def test_shared_forgetting_counts_runs_and_configurations(sweep, tmp_path):
 
 
 def test_report_sweep_examples_appends_the_shared_forgetting(sweep, tmp_path, capsys):
-    pytest.importorskip("cl.outputs.leaderboard", reason="cl-report's usual report needs cl.outputs.leaderboard")
     from cl.cli.report import main
     from cl.outputs.example_report import forgetting_markdown, shared_forgetting
 

@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> None:
         _run_examples(args.dir, args.n)
         return
     try:
-        out, skipped = report(args.dir, args.out, args.leaderboard)
+        out, skipped = report(args.dir, args.out, args.leaderboard, args.examples)
     except FileNotFoundError as err:
         print(f"cl-report: error: {err}", file=sys.stderr)
         sys.exit(2)
@@ -55,17 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.leaderboard:
         print((out / "leaderboard.md").read_text())
     if args.examples:
-        from cl.outputs.example_report import forgetting_markdown, shared_forgetting
-        from cl.outputs.report import collect
-
-        runs = [r for r in collect(args.dir)[0] if not r.config.startswith("merged: ") and " | merged: " not in r.config]
-        configs = {r.folder: r.config for r in runs}
-        if not any((folder / "examples" / "index.json").is_file() for folder in configs):
-            print(f"cl-report: error: no run under {args.dir} has per-example records (examples/): they are written "
-                  "by runs made with eval.examples.save=true", file=sys.stderr)  # fmt: skip
-            sys.exit(2)
-        lines, table = shared_forgetting(list(configs), out, configs)
-        print("\n".join(forgetting_markdown(lines, table)))
+        print((out / "examples_forgotten.md").read_text())
     print(f"report written to {out}")
 
 

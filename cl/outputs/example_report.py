@@ -181,7 +181,7 @@ def shared_forgetting(run_dirs, out: Path | None = None, configs: dict | None = 
     its overrides, as cl.outputs.report names them). Returns (lines: what was compared and the
     summary, table: markdown of the `top` examples forgotten by most runs); with `out`, writes
     out/examples_forgotten.csv (every example) and out/examples_forgotten.md."""
-    from cl.outputs.report import folder_overrides
+    from cl.outputs.report import folder_overrides, markdown_table
 
     lines, loaded = [], []
     for folder in map(Path, run_dirs):
@@ -230,11 +230,12 @@ def shared_forgetting(run_dirs, out: Path | None = None, configs: dict | None = 
     if ranked:
         header = ["task", "example", "prompt", "gold", "runs forgotten", "of runs that learned it",
                   "configurations forgotten"]  # fmt: skip
-        table = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-        table += [f"| {row['task']} | {row['example']} | {_md(row['prompt'])} | {_md(row['answer'])} | "
-                  f"{row['runs_forgotten']} of {row['runs']} ({row['runs_forgotten'] / row['runs']:.0%}) | "
-                  f"{row['runs_forgotten']} of {row['runs_learned']} | "
-                  f"{row['configurations_forgotten']} of {row['configurations']} |" for row in ranked]  # fmt: skip
+        table = markdown_table(header, [[row["task"], str(row["example"]), _md(row["prompt"]), _md(row["answer"]),
+                                         f"{row['runs_forgotten']} of {row['runs']} "
+                                         f"({row['runs_forgotten'] / row['runs']:.0%})",
+                                         f"{row['runs_forgotten']} of {row['runs_learned']}",
+                                         f"{row['configurations_forgotten']} of {row['configurations']}"]
+                                        for row in ranked])  # fmt: skip
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from cl.core.files import atomic_path, write_text
-from cl.outputs.report import Run, by_config, markdown_table, seed_stats
+from cl.outputs.report import Run, by_config, markdown_table, seed_stats, stats_cell
 
 QUALITY = (("acc", "ACC"), ("bwt", "BWT"), ("forgetting", "forgetting"), ("held_out_retention", "held-out retention"),
            ("ppl_ratio", "ppl ratio"), ("min_acc", "min-ACC"), ("kl_start", "KL to start"))  # fmt: skip
@@ -28,11 +28,7 @@ def _values(runs: list[Run], key: str) -> list:
 
 
 def _cell(values: list, seeds: int, scale: float = 1.0, digits: int = 3) -> str:
-    mean, std, n = seed_stats(values)
-    if n == 0:
-        return "n/a"
-    text = f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}"
-    return text + (f" ({n} of {seeds})" if n < seeds else "")
+    return stats_cell(seed_stats(values), seeds, scale, digits)
 
 
 def leaderboard_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:

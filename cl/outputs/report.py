@@ -46,6 +46,7 @@ class Run:
     independent: bool = False  # R of single-task runs side by side (cl-merge --independent): only its merges report
     environment: str = ""  # what computed it (run_environment): runs agree to the last digit only within one
     resources: dict = field(default_factory=dict)  # run_resources: what training cost (a merge: its run's)
+    merge: str = ""  # a merged model of the run in `folder` (merged_runs): the merge's label
 
 
 def run_environment(res: dict) -> str:
@@ -132,7 +133,7 @@ def merged_runs(runs: list[Run]) -> list[Run]:
             R[-1] = merge["row"]
             config = f"merged: {merge['label']}" if run.config == "default" else f"{run.config} | merged: {merge['label']}"
             out.append(Run(run.folder, config, run.seed, run.tasks, run.trained, R, merge["metrics"],
-                           environment=run.environment, resources=run.resources))  # fmt: skip
+                           environment=run.environment, resources=run.resources, merge=merge["label"]))  # fmt: skip
     return out
 
 
@@ -187,16 +188,19 @@ def _seeds(config: str, n: int, runs: list[Run]) -> str:
     return f"{n} ({flagged} flagged)" if flagged else str(n)
 
 
-def _cell(stats: tuple[float, float, int], seeds: int) -> str:
-    """mean ± std, with how many of the seeds had a value when not all did ("n/a": none)."""
+def stats_cell(stats: tuple[float, float, int], seeds: int, scale: float = 1.0, digits: int = 3) -> str:
+    """mean ± std (times `scale`, to `digits` decimals), with how many of the seeds had a value
+    when not all did ("n/a": none)."""
     mean, std, n = stats
-    return "n/a" if n == 0 else f"{mean:.3f} ± {std:.3f}" + (f" ({n} of {seeds} seeds)" if n < seeds else "")
+    if n == 0:
+        return "n/a"
+    return f"{mean * scale:.{digits}f} ± {std * scale:.{digits}f}" + (f" ({n} of {seeds} seeds)" if n < seeds else "")
 
 
 def _rows(summary, runs):
     names = list(next(iter(summary.values())))
     header = ["configuration", "seeds", *names]
-    body = [[c, _seeds(c, ms["acc"][2], runs), *(_cell(ms[m], ms["acc"][2]) for m in names)]
+    body = [[c, _seeds(c, ms["acc"][2], runs), *(stats_cell(ms[m], ms["acc"][2]) for m in names)]
             for c, ms in summary.items()]  # fmt: skip
     return header, body
 
@@ -298,15 +302,22 @@ def write_plots(runs: list[Run], summary, out: Path) -> None:
     plt.close(fig)
 
 
-def report(root: Path, out: Path | None = None, leaderboard: bool = False) -> tuple[Path, list[tuple[Path, str]]]:
+def report(root: Path, out: Path | None = None, leaderboard: bool = False,
+           examples: bool = False) -> tuple[Path, list[tuple[Path, str]]]:  # fmt: skip
     """Write the report of every run under `root` into `out` (default root/report): with
-    `leaderboard`, the leaderboard too (cl.outputs.leaderboard)."""
+    `leaderboard`, the leaderboard too (cl.outputs.leaderboard); with `examples`, the examples
+    the runs forgot in common (cl.outputs.example_report: examples_forgotten.md, .csv)."""
+    from cl.outputs.example_report import NoExamples, shared_forgetting
     from cl.outputs.leaderboard import kl_forgetting, write_leaderboard
 
     runs, skipped = collect(root)
     if not runs:
         left_out = "".join(f"\n  {folder}: {reason}" for folder, reason in skipped)
         raise FileNotFoundError(f"no finished runs (results.json next to .hydra/) under {root}{left_out}")
+    configs = {r.folder: r.config for r in runs if not r.merge}  # each run once, not its merged models
+    if examples and not any((folder / "examples" / "index.json").is_file() for folder in configs):
+        raise NoExamples(f"no run under {root} has per-example records (examples/): they are written by runs made "
+                         "with eval.examples.save=true")  # fmt: skip
     out = out or root / "report"
     out.mkdir(parents=True, exist_ok=True)
     summary = summarize(runs)
@@ -314,4 +325,6 @@ def report(root: Path, out: Path | None = None, leaderboard: bool = False) -> tu
     write_plots(runs, summary, out)
     if leaderboard:
         write_leaderboard(runs, out)
+    if examples:
+        shared_forgetting(list(configs), out, configs)
     return out, skipped

@@ -153,7 +153,7 @@ class ContinualLoop:
         self.general_ppl += ppl
         if self.module.keeps_examples:
             names = [t.name for t in self.stream.eval_tasks]
-            self._row_examples = {names[j]: records for j, records in self.module.eval_examples.items() if j < len(names)}
+            self._row_examples = {names[j]: records for j, records in self.module.eval_examples.items()}
             self.example_scores.append({name: [score for _, score, _ in r] for name, r in self._row_examples.items()})
         if self.kl is not None and self.kl.start is not None:
             start, index = time.perf_counter(), max(self.rows_done - 1, 0)  # row 0: the first task, where it is 0
