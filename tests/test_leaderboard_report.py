@@ -63,6 +63,17 @@ def test_the_final_kl_is_correlated_with_forgetting_across_runs(tmp_path, capsys
     assert (tmp_path / "report" / "kl_forgetting.png").stat().st_size > 5000
 
 
+def test_a_zero_kl_or_retention_is_a_value_not_a_missing_one(tmp_path):
+    from cl.outputs.leaderboard import kept_axis, kl_forgetting
+    from cl.outputs.report import collect
+
+    for k, kl in enumerate([0.0, 1.0, 2.0]):  # an unchanged model has KL 0; a wiped-out held-out task retention 0
+        run_folder(tmp_path / f"r{k}", "strategy=naive", k, 0.5, 0.1 * k, kl, retention=0.0)
+    runs, _ = collect(tmp_path)
+    assert kept_axis(runs)[0] == "held_out_retention"
+    assert "over 3 runs" in "\n".join(kl_forgetting(runs, tmp_path))
+
+
 def test_spearman_ranks_share_ties_and_constant_samples_give_no_correlation():
     assert ranks(np.array([3.0, 1.0, 3.0, 2.0])).tolist() == [3.5, 1.0, 3.5, 2.0]
     r, rho = correlation(np.array([1.0, 2.0, 3.0, 4.0]), np.array([1.0, 4.0, 9.0, 16.0]))

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cl.core.files import atomic_path, write_text
+from cl.core.files import atomic_path, finite_number, write_text
 from cl.outputs.report import Run, by_config, markdown_table, seed_stats, stats_cell
 
 QUALITY = (("acc", "ACC"), ("bwt", "BWT"), ("forgetting", "forgetting"), ("held_out_retention", "held-out retention"),
@@ -51,7 +51,7 @@ def leaderboard_rows(runs: list[Run]) -> tuple[list[str], list[list[str]]]:
 
 def kept_axis(runs: list[Run]) -> tuple[str, str]:
     """What the picture puts against ACC: held-out retention where every run measured it, else BWT."""
-    if all(math.isfinite(r.metrics.get("held_out_retention") or math.nan) for r in runs):
+    if all(finite_number(r.metrics.get("held_out_retention")) for r in runs):
         return "held_out_retention", "held-out retention (final / before training)"
     return "bwt", "BWT"
 
@@ -119,7 +119,7 @@ def kl_forgetting(runs: list[Run], out: Path) -> list[str]:
     """Across the runs that measured it: the final KL to the start (on the last task) against the
     forgetting of the earlier tasks, its correlations and kl_forgetting.png; [] when fewer than
     three runs measured it."""
-    measured = [r for r in runs if math.isfinite(r.metrics.get("kl_start") or math.nan)]
+    measured = [r for r in runs if finite_number(r.metrics.get("kl_start"))]
     if len(measured) < 3:
         return []
     forgetting = np.array([r.metrics["forgetting"] for r in measured])
