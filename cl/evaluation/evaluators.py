@@ -62,21 +62,23 @@ class MeanScore:
 @dataclass
 class Scored:
     """Per example of a batch: its index in the task's eval set, its score, and the text it was
-    scored on (a completion; a teacher-forced answer's argmax tokens; a predicted class)."""
+    scored on (a completion; a teacher-forced answer's argmax tokens; a predicted class), None
+    where the texts were not asked for and cost work to make."""
 
     examples: list[int]
     scores: list[float]
-    texts: list[str]
+    texts: list[str] | None
 
 
 class ExampleScore(MeanScore):
-    """A task's evaluator: `scored` scores each example of a batch, `step` sums the scores."""
+    """A task's evaluator: `scored` scores each example of a batch (with its text when `texts`),
+    `step` sums the scores."""
 
-    def scored(self, model, batch) -> Scored:
+    def scored(self, model, batch, texts: bool = True) -> Scored:
         raise NotImplementedError
 
     def step(self, model, batch) -> tuple[float, int]:
-        return step_of(self.scored(model, batch), batch)
+        return step_of(self.scored(model, batch, texts=False), batch)
 
 
 def step_of(scored: Scored, batch: dict) -> tuple[float, int]:
@@ -97,15 +99,18 @@ class TeacherForcedAccuracy(ExampleScore):
     def loader(self, batch_size: int, rank: int = 0, world: int = 1) -> DataLoader:
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
-    def scored(self, model, batch) -> Scored:
+    def scored(self, model, batch, texts: bool = True) -> Scored:
         correct, predicted = teacher_forced_correct(model, batch, predictions=True)
-        answers = batch["labels"][:, 1:] != IGNORE
-        texts = []
+        return Scored(batch["example"].tolist(), correct.double().tolist(),
+                      self._argmax_answers(predicted, batch) if texts else None)  # fmt: skip
+
+    def _argmax_answers(self, predicted: torch.Tensor, batch: dict) -> list[str]:
+        answers, texts = batch["labels"][:, 1:] != IGNORE, []
         for ids, mask in zip(predicted.tolist(), answers.tolist()):
             answer = [t for t, m in zip(ids, mask) if m]
             end = next((k for k, t in enumerate(answer) if t in self.stop_ids), len(answer))
             texts.append(self.tokenizer.decode(answer[:end]))
-        return Scored(batch["example"].tolist(), correct.double().tolist(), texts)
+        return texts
 
 
 class GeneratedScore(ExampleScore):
@@ -131,7 +136,8 @@ class GeneratedScore(ExampleScore):
         outs = greedy_completions(model, self.tokenizer, prompts, self.max_new_tokens, self.stop_ids, len(prompts))
         return [text for text, _ in outs]
 
-    def scored(self, model, batch) -> Scored:
+    def scored(self, model, batch, texts: bool = True) -> Scored:
+        """The completions are the texts: made whether or not `texts` asks for them."""
         texts, examples = self.completions(model, batch), batch["example"].tolist()
         return Scored(examples, [float(self.task.check(self.task.eval[i][0], t)) for i, t in zip(examples, texts)], texts)
 

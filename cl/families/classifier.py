@@ -83,7 +83,7 @@ class ClassAccuracy(ExampleScore):
         return share_loader(self.items, batch_size, rank, world, self.collate)
 
     @staticmethod
-    def scored(model, batch) -> Scored:
+    def scored(model, batch, texts: bool = True) -> Scored:
         predicted = ClassifierFamily.forward(model, batch).argmax(-1)
         return Scored(batch["example"].tolist(), (predicted == batch["y"]).double().tolist(),
-                      [f"class {c}" for c in predicted.tolist()])  # fmt: skip
+                      [f"class {c}" for c in predicted.tolist()] if texts else None)  # fmt: skip

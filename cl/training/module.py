@@ -245,10 +245,11 @@ class ContinualModule(L.LightningModule):
 
     def validation_step(self, batch, batch_idx, dataloader_idx: int = 0):
         evaluator = self.evaluators[dataloader_idx]
+        keep = self.keeps_examples and isinstance(evaluator, ExampleScore)  # a task's examples, one by one
         with self.routing(batch, dataloader_idx):
-            scored = evaluator.scored(self.model, batch) if isinstance(evaluator, ExampleScore) else None
-            total, count = step_of(scored, batch) if scored else evaluator.step(self.model, batch)
-        if scored and self.keeps_examples and not batch["padding"]:
+            scored = evaluator.scored(self.model, batch) if keep else None
+            total, count = step_of(scored, batch) if keep else evaluator.step(self.model, batch)
+        if keep and not batch["padding"]:
             self.eval_examples.setdefault(dataloader_idx, []).extend(zip(scored.examples, scored.scores, scored.texts))
         sums = self.eval_totals.setdefault(dataloader_idx, [0.0, 0])
         sums[0] += total
