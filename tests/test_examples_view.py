@@ -51,62 +51,56 @@ def records(run: Path) -> dict:
 
 
 class Page(HTMLParser):
-    """examples.html parsed: each example's row (data attributes, cells' texts and scores), the
-    counts table, the select boxes' options."""
+    """examples.html parsed: each example's row (data attributes; its cells in order, each with its
+    class, text and score), the counts table, the select boxes' options. A cell ends where the next
+    begins or its row ends: the page omits the </td> end tags HTML lets it omit."""
 
     def __init__(self, text: str) -> None:
         super().__init__()
         self.examples, self.counts, self.options = {}, {}, {}
-        self.row = self.cell = self.count = self.select = None
-        self.code = self.score = None
+        self.task = self.row = self.cell = self.count = self.select = None
+        self.score = None
         self.feed(text)
 
     def handle_starttag(self, tag, attrs):
         a = dict(attrs)
-        if tag == "tr" and "data-example" in a:
-            self.row = {"outcome": a["data-outcome"], "events": int(a["data-events"]), "every": []}
-            self.examples[(a["data-task"], int(a["data-example"]))] = self.row
+        if tag == "section":
+            self.task = a["data-task"]
+        elif tag == "tr" and "data-example" in a:
+            self.row = {"outcome": a["data-outcome"], "events": int(a["data-events"]), "cells": []}
+            self.examples[(self.task, int(a["data-example"]))] = self.row
         elif tag == "tr" and "data-counts" in a:
             self.counts[a["data-counts"]] = self.count_row = {}
         elif tag == "td" and "data-count" in a:
             self.count = a["data-count"]
         elif tag == "td" and self.row is not None:
-            self.cell = a.get("class")
-        elif tag == "li" and self.row is not None:
-            self.cell = "every"
-            self.row["every"].append({})
-        elif tag == "code" and self.row is not None:
-            self.code = ""
-        elif tag == "i" and self.row is not None:
+            self.cell = {"class": a.get("class"), "text": ""}
+            self.row["cells"].append(self.cell)
+        elif tag == "em" and self.cell is not None:
+            self.cell["text"] = None  # "(text not kept)"
+        elif tag == "i" and self.cell is not None:
             self.score = ""
         elif tag == "select":
             self.select = self.options[a["id"]] = []
         elif tag == "option" and self.select is not None:
             self.select.append(a["value"])
 
-    def _put(self, key, value):
-        target = self.row["every"][-1] if self.cell == "every" else self.row.setdefault(self.cell, {})
-        target[key] = value
-
     def handle_endtag(self, tag):
-        if tag == "code" and self.code is not None:
-            self._put("text", self.code)
-            self.code = None
-        elif tag == "i" and self.score is not None:
-            self._put("score", self.score)
+        if tag == "i" and self.score is not None:
+            self.cell["score"] = self.score
             self.score = None
         elif tag == "tr":
-            self.row = None
+            self.row = self.cell = None
         elif tag == "td":
             self.count = None
         elif tag == "select":
             self.select = None
 
     def handle_data(self, data):
-        if self.code is not None:
-            self.code += data
-        elif self.score is not None:
+        if self.score is not None:
             self.score += data
+        elif self.cell is not None and self.cell["text"] is not None:
+            self.cell["text"] += data
         elif self.count is not None:
             self.count_row[self.count] = int(data)
 
@@ -122,10 +116,14 @@ def test_the_page_lists_every_example_with_its_texts(sweep):
         for i, example in enumerate(rec["examples"]):
             row = page.examples[(task, example)]
             assert (row["outcome"], row["events"]) == (rec["outcomes"][i], rec["events"][i])
-            assert (row["prompt"]["text"], row["gold"]["text"]) == (rec["prompts"][i], rec["golds"][i])
-            assert row["learned"] == {"text": rec["texts"][rec["first"]][i], "score": f"{rec['scores'][rec['first'], i]:.2f}"}
-            assert row["final"] == {"text": rec["texts"][last][i], "score": f"{rec['scores'][last, i]:.2f}"}
-            assert [r["text"] for r in row["every"]] == [texts[i] for texts in rec["texts"]]
+            cells = row["cells"]
+            assert [c["text"] for c in cells[:5]] == [str(example), rec["outcomes"][i], str(rec["events"][i]),
+                                                      rec["prompts"][i], rec["golds"][i]]  # fmt: skip
+            assert [(c["text"], c["score"]) for c in cells[5:]] == [
+                (texts[i], f"{rec['scores'][j, i]:.2f}") for j, texts in enumerate(rec["texts"])]
+            marked = {c: [j for j, cell in enumerate(cells[5:]) if c in (cell["class"] or "").split()]
+                      for c in ("learned", "final")}  # fmt: skip
+            assert marked == {"learned": [rec["first"]], "final": [last]}
         listed = [row["outcome"] for (t, _), row in page.examples.items() if t == task]
         assert {k: listed.count(k) for k in OUTCOMES} == {k: events[task][k] for k in OUTCOMES}
         assert page.counts[task] == {k: v for k, v in events[task].items() if k != "first_row"}

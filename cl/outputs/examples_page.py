@@ -2,9 +2,12 @@
 at the end of the run beside examples/: no external resource, it opens from disk offline.
 
 Per task (R's column order): its counts of outcomes (cl.evaluation.example_events), then a table
-of its examples: id, outcome, forgetting events, prompt, gold, the text and score at the task's
-first row (class "learned") and at the last row (class "final"), and every row's inside a
-<details>. Each example's <tr> carries data-task, data-example, data-outcome and data-events.
+of its examples: id, outcome, forgetting events, prompt, gold, then one column per row of R with
+the example's text and score (<i>) at that row, side by side; the task's first row's cell has
+class "learned", the last row's class "final". Each example's <tr> carries data-example,
+data-outcome and data-events (its task: the enclosing <section data-task>). The markup is kept
+lean because the page repeats it for every example and row: one cell per text, and the end tags
+HTML lets a page omit (</td> before the next cell, </tr> before the next row) are omitted.
 Select boxes filter by task and outcome (a few lines of inline JavaScript); without JavaScript
 the page lists every example. The most telling outcomes come first: forgotten, relearned,
 learned_later, never_learned, kept.
@@ -26,13 +29,15 @@ th,td{border:1px solid #ccc;padding:2px 6px;vertical-align:top;text-align:left}
 th{background:#f3f3f3}
 td.n{text-align:right}
 code{white-space:pre-wrap;background:#f4f4f4}
-i{color:#555;font-size:90%;font-style:normal}
-td.prompt{max-width:32em}td.prompt code{display:block;max-height:8em;overflow:auto}
+tbody td{white-space:pre-wrap;font-family:ui-monospace,monospace;max-width:28em}
+td i{display:block;color:#555;font:90% system-ui,sans-serif}
+td.learned{background:#eef6ee}td.final{background:#f6eeee}td.learned.final{background:#f2f2e6}
+td.prompt div{max-height:8em;overflow:auto}
+th i{font-style:normal;font-weight:normal;color:#555}
 [data-outcome=forgotten] .o{color:#b00020;font-weight:600}[data-outcome=relearned] .o{color:#a05a00}
 [data-outcome=kept] .o{color:#1b6e20}[data-outcome=learned_later] .o{color:#1d4f91}[data-outcome=never_learned] .o{color:#666}
 em{color:#999}
 .warn{background:#fff3cd;border:1px solid #e0c060;padding:.5em}
-details ol{margin:0;padding-left:2.5em}
 #filters{position:sticky;top:0;background:#fff;padding:.4em 0;border-bottom:1px solid #ddd}
 """
 
@@ -40,21 +45,17 @@ SCRIPT = """
 var T=document.getElementById("ft"),O=document.getElementById("fo"),N=document.getElementById("shown");
 function apply(){var n=0;
 document.querySelectorAll("tr[data-example]").forEach(function(r){
-var on=(!T.value||r.dataset.task==T.value)&&(!O.value||r.dataset.outcome==O.value);r.hidden=!on;n+=on?1:0;});
+var t=r.closest("section").dataset.task,on=(!T.value||t==T.value)&&(!O.value||r.dataset.outcome==O.value);
+r.hidden=!on;n+=on?1:0;});
 document.querySelectorAll("section[data-task]").forEach(function(s){s.hidden=!!T.value&&s.dataset.task!=T.value;});
 N.textContent=n+" examples shown";}
 T.onchange=O.onchange=apply;document.getElementById("filters").hidden=false;apply();
 """
 
 
-def _text(text: str | None) -> str:
-    if text is None:
-        return "<em>(text not kept)</em>"
-    return f"<code>{escape(text)}</code>"
-
-
-def _cell(cls: str, text: str | None, score: float) -> str:
-    return f'<td class="{cls}">{_text(text)} <i>{score:.2f}</i></td>'
+def _cell(text: str | None, score: float, cls: str) -> str:
+    shown = "<em>(text not kept)</em>" if text is None else escape(text)
+    return f"<td{cls}>{shown}<i>{score:.2f}</i>"
 
 
 def _task_section(run, task) -> list[str]:
@@ -69,24 +70,19 @@ def _task_section(run, task) -> list[str]:
                 f"relearned {counts['relearned']}, forgotten {counts['forgotten']}), learned_later "
                 f"{counts['learned_later']}, never_learned {counts['never_learned']}; "
                 f"{counts['forgetting_events']} forgetting events.</p>")  # fmt: skip
-    head += ["<table><thead><tr><th>example</th><th>outcome</th><th>forgetting events</th><th>prompt</th>"
-             f"<th>gold</th><th>row {task.first}: first (learned at)</th><th>row {run.rows[-1]}: final</th>"
-             "<th>every row</th></tr></thead><tbody>"]  # fmt: skip
-    # the list numbers its items from the first row: a row missing from the records numbers the next itself
-    numbers = ["" if j == 0 or r == run.rows[j - 1] + 1 else f' value="{r}"' for j, r in enumerate(run.rows)]
-    summary = f'<summary>rows {run.rows[0]}-{run.rows[-1]}</summary><ol start="{run.rows[0]}">'
-    name = escape(task.name)
+    marks = {first: " (learned at)", last: " (final)"} if first != last else {first: " (learned at, final)"}
+    classes = {first: "learned", last: "final"} if first != last else {first: "learned final"}
+    columns = "".join(f"<th>row {r}{marks.get(j, '')}<br><i>{escape(run.row_name(r))}</i></th>"
+                      for j, r in enumerate(run.rows))  # fmt: skip
+    head.append("<table><thead><tr><th>example</th><th>outcome</th><th>forgetting events</th><th>prompt</th>"
+                f"<th>gold</th>{columns}</tr></thead><tbody>")  # fmt: skip
+    cls = [f' class="{classes[j]}"' if j in classes else "" for j in range(len(run.rows))]
     for i in sorted(range(len(task.examples)), key=lambda i: (ORDER.index(task.outcomes[i]), task.examples[i])):
         example, outcome, events = task.examples[i], task.outcomes[i], int(task.events[i])
-        every = "".join(f"<li{numbers[j]}><i>{task.scores[j, i]:.2f}</i> {_text(task.texts[j][i])}</li>"
-                        for j in range(len(run.rows)))  # fmt: skip
-        head.append(f'<tr data-task="{name}" data-example="{example}" data-outcome="{outcome}" data-events="{events}">'
-                    f'<td class="n">{example}</td><td class="o">{outcome}</td><td class="n">{events}</td>'
-                    f'<td class="prompt"><code>{escape(task.prompts[i])}</code></td>'
-                    f'<td class="gold"><code>{escape(task.answers[i])}</code></td>'
-                    f"{_cell('learned', task.texts[first][i], task.scores[first, i])}"
-                    f"{_cell('final', task.texts[last][i], task.scores[last, i])}"
-                    f"<td><details>{summary}{every}</ol></details></td></tr>")  # fmt: skip
+        every = "".join(_cell(task.texts[j][i], task.scores[j, i], cls[j]) for j in range(len(run.rows)))
+        head.append(f'<tr data-example="{example}" data-outcome="{outcome}" data-events="{events}"><td>{example}'
+                    f'<td class="o">{outcome}<td>{events}<td class="prompt"><div>{escape(task.prompts[i])}</div>'
+                    f'<td class="gold">{escape(task.answers[i])}{every}</tr>')  # fmt: skip
     return head + ["</tbody></table>", "</section>"]
 
 
