@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 
 import lightning as L
+import pandas as pd
 import pytest
 import torch
 from hydra.utils import instantiate
@@ -225,6 +226,9 @@ def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_p
     assert out.get("continual") == ref.get("continual")  # every point once, none lost or repeated
     assert out["example_events"] == ref["example_events"] and example_rows(tmp_path / "run").equals(
         example_rows(tmp_path / "ref"))  # every example's score and text at every row, as uninterrupted  # fmt: skip
+    if out.get("continual"):  # and every subset example's score at every continual-evaluation point
+        points = [pd.read_parquet(tmp_path / r / "examples" / "points.parquet") for r in ("ref", "run")]
+        assert len(points[0]) > 0 and points[0].equals(points[1])
     (where,) = out["resumed"]
     assert where["task"] >= int(kill_at[4:7]) and f"from {where['checkpoint']}" in resumed.stdout
     assert where["code_changes"] == []  # the same code wrote and resumed it

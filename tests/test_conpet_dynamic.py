@@ -28,7 +28,7 @@ def conpet_module(**options):
     model, tok = tiny_llama(**SIZES)
     adapter = LoRA(rank=4)
     strategy = ConPET(**{"selector_memory": 32, "selector_lr": 1e-2, "seed": 3, **options})
-    module = ContinualModule(adapter.wrap(model).train(), tok, SFT(), [strategy], partial(torch.optim.AdamW, lr=3e-3),
+    module = ContinualModule(adapter.wrap(model).train(), tok, SFT(), [strategy], partial(torch.optim.AdamW, lr=3e-2),
                              adapter=adapter)  # fmt: skip
     return module, strategy, ContinualLoop(module, Stream(_tasks()), make_trainer, TrainingPlan(STEPS, 8, 32, seed=0))
 
@@ -171,3 +171,35 @@ def test_cl_run_with_conpet_writes_results_and_the_selector_accuracy_per_row(tmp
     # after task i (logged under its name), the accuracy on each task trained so far
     trained = out["trained_tasks"]
     assert sorted(logged) == sorted((t, seen) for i, t in enumerate(trained) for seen in trained[: i + 1])
+
+
+class RecordedConPET(ConPET):
+    """ConPET that records the R column of every evaluated batch it routes (-1: no column)."""
+
+    def __init__(self, **options) -> None:
+        super().__init__(**options)
+        self.columns: list[int] = []
+
+    def evaluating(self, module, batch, column):
+        self.columns.append(column)
+        return super().evaluating(module, batch, column)
+
+
+def test_continual_evaluation_routes_each_prompt_as_the_rows_do():
+    """Every batch of a continual-evaluation point goes through the strategies' routing, and at
+    the run's last point (the last task's last step: the selector takes no step after it) each
+    subset example scores what it scores in the final row, which routes the same way."""
+    model, tok = tiny_llama(**SIZES)
+    adapter, conpet = LoRA(rank=4), RecordedConPET(selector_memory=32, selector_lr=1e-2, seed=3)
+    module = ContinualModule(adapter.wrap(model).train(), tok, SFT(), [conpet], partial(torch.optim.AdamW, lr=1e-2),
+                             adapter=adapter)  # fmt: skip
+    plan = TrainingPlan(STEPS, 8, 32, seed=0, eval_every_n_steps=STEPS // 2, eval_subset=6, examples_correct_at=1.0)
+    loop = ContinualLoop(module, Stream(_tasks()), make_trainer, plan)
+    loop.run()
+    last, final = loop.points[-1], loop.example_scores[-1]
+    assert [(p["step"], p["task"]) for p in loop.points] == [(10, 0), (20, 0), (30, 1), (40, 1)]
+    # one batch per seen task's subset at each point (eval batch 32 > 6), all outside any R column
+    assert conpet.columns.count(-1) == sum(p["task"] + 1 for p in loop.points)
+    for task in loop.stream.tasks:
+        pairs = last["examples"][task.name]
+        assert len(pairs) == 6 and [final[task.name][k] for k, _ in pairs] == [s for _, s in pairs]

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from cl.evaluation.example_events import example_outcomes, first_rows, stream_events, task_events
+from cl.evaluation.example_events import example_outcomes, first_rows, point_events, stream_events, task_events
 from cl.models import tiny_llama
 from cl.objectives import SFT
 from cl.streams import Stream, make_task
@@ -41,6 +41,25 @@ def test_forgetting_events_on_a_hand_built_matrix():
     assert held["learned"] == 1 and held["relearned"] == 1 and held["forgetting_events"] == 1
 
 
+def test_forgetting_events_over_continual_evaluation_points():
+    # task a learned at its fit's last point (step 2), then two points of task b; b has one point
+    points = [
+        {"step": 1, "task": 0, "examples": {"a": [[3, 0.0], [7, 1.0]]}},
+        {"step": 2, "task": 0, "examples": {"a": [[3, 1.0], [7, 1.0]]}},
+        {"step": 3, "task": 1, "examples": {"a": [[3, 0.0], [7, 1.0]], "b": [[0, 0.0]]}},
+        {"step": 4, "task": 1, "examples": {"a": [[3, 1.0], [7, 0.0]], "b": [[0, 1.0]]}},
+    ]  # fmt: skip
+    events = point_events(points, ["a", "b", "c"], correct_at=1.0)
+    # a: example 3 relearned (1 drop), example 7 forgotten (1 drop); b: one point, learned there
+    assert events == {
+        "a": {"first_step": 2, "examples": 2, "learned": 2, "kept": 0, "relearned": 1, "forgotten": 1,
+              "learned_later": 0, "never_learned": 0, "forgetting_events": 2},
+        "b": {"first_step": 4, "examples": 1, "learned": 1, "kept": 1, "relearned": 0, "forgotten": 0,
+              "learned_later": 0, "never_learned": 0, "forgetting_events": 0},
+    }  # fmt: skip
+    assert point_events([{k: v for k, v in p.items() if k != "examples"} for p in points], ["a", "b"], 1.0) == {}
+
+
 @pytest.mark.parametrize("mode", ["teacher_forced", "generate"])
 def test_the_mean_of_each_rows_saved_scores_is_that_entry_of_R(mode):
     model, tok = tiny_llama(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
@@ -66,7 +85,8 @@ def test_the_mean_of_each_rows_saved_scores_is_that_entry_of_R(mode):
 
 
 def test_a_run_writes_its_records_and_keeps_scores_past_the_size_cap(tmp_path):
-    proc = cl_run(tmp_path, *QUICK, "logger=none", "stream.order=[copy,shift]", "eval.examples.max_mb=0")
+    proc = cl_run(tmp_path, *QUICK, "logger=none", "stream.order=[copy,shift]", "eval.examples.max_mb=0",
+                  "eval.every_n_steps=2", "eval.subset=5")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     res, folder = results(tmp_path), tmp_path / "run" / "examples"
     index = json.loads((folder / "index.json").read_text())
@@ -80,6 +100,22 @@ def test_a_run_writes_its_records_and_keeps_scores_past_the_size_cap(tmp_path):
     prompts = pd.read_parquet(folder / "prompts.parquet")
     assert len(prompts) == len(rows[rows["row"] == 0]) and set(prompts["task"]) == set(res["tasks"])
     assert set(res["example_events"]) == set(res["tasks"]) and res["example_events"]["copy"]["first_row"] == 1
+    # continual evaluation: each point's scores per subset example, averaging to the point's accuracy
+    points = pd.read_parquet(folder / "points.parquet")
+    listed = res["continual"]["points"]
+    assert [(p["step"], p["task"]) for p in listed] == [(2, 0), (3, 0), (5, 1), (6, 1)]
+    assert all("examples" not in p for p in listed)  # in points.parquet, not in results.json
+    for p in listed:
+        for j, task in enumerate(res["trained_tasks"][: p["task"] + 1]):
+            mine = points[(points["step"] == p["step"]) & (points["task"] == task)]
+            assert len(mine) == 5 and mine["example"].is_unique and (mine["trained"] == p["task"]).all()
+            assert mine["score"].mean() == pytest.approx(p["acc"][j], abs=1e-12)
+    # the last point and the last row evaluate the same model: the same score for each subset example
+    last = points[points["step"] == 6].merge(rows[rows["row"] == 2], on=["task", "example"], suffixes=("", "_row"))
+    assert len(last) == 10 and (last["score"] == last["score_row"]).all()
+    at_points = res["continual"]["example_events"]
+    assert at_points["copy"]["first_step"] == 3 and at_points["shift"]["first_step"] == 6
+    assert all(e["examples"] == 5 and e["learned"] + e["learned_later"] + e["never_learned"] == 5 for e in at_points.values())
     off = cl_run(tmp_path, *QUICK, "logger=none", "stream.order=[copy,shift]", "eval.examples.save=false", run_dir="off")
     assert off.returncode == 0 and not (tmp_path / "off" / "examples").exists()
     assert "example_events" not in results(tmp_path, "off")

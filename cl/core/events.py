@@ -55,6 +55,7 @@ class Outcome:
     objective_report: dict[str, Any] = field(default_factory=dict)  # the objective's (S3FT's target sources)
     cost: dict[str, int] = field(default_factory=dict)  # the most a task trained and kept in its optimizer
     example_events: dict[str, dict[str, int]] = field(default_factory=dict)  # cl.evaluation.example_events, per task
+    point_events: dict[str, dict[str, int]] = field(default_factory=dict)  # the same over continual-evaluation points
 
 
 class Observer:

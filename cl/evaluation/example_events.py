@@ -70,3 +70,20 @@ def stream_events(per_row: list[dict[str, list[float]]], tasks: list[str], train
         if first < len(per_row):
             out[name] = task_events(np.array([row[name] for row in per_row]), first, correct_at)
     return out
+
+
+def point_events(points: list[dict], names: list[str], correct_at: float) -> dict[str, dict[str, int]]:
+    """The same counts over continual-evaluation points (cl.evaluation.continual) for each trained
+    task whose points hold its subset's examples: from the last point of the task's own fit (where
+    it was learned) to the last point of the run, a forgetting event being a right-to-wrong change
+    between consecutive points. `first_step` replaces `first_row`."""
+    out = {}
+    for j, name in enumerate(names):
+        own = [k for k, p in enumerate(points) if p["task"] == j]
+        if not own or name not in points[own[-1]].get("examples", {}):
+            continue
+        scores = np.array([[score for _, score in p["examples"][name]] for p in points[own[-1] :]])
+        counts = task_events(scores, 0, correct_at)
+        del counts["first_row"]
+        out[name] = {"first_step": points[own[-1]]["step"], **counts}
+    return out

@@ -6,6 +6,9 @@ folder's `examples/` (eval.examples):
   teacher-forced task's argmax answer tokens; a classifier's predicted class) — null once the
   records passed `max_mb`, from where the scores are kept alone;
 - `index.json`: the rows written, `correct_at`, and the row from which texts were dropped.
+- `points.parquet`, with continual evaluation (eval.every_n_steps): step, trained (the index of the
+  task in training), task, example, score: every subset example's score at every point, written
+  when the run ends.
 
 Each file is written whole and renamed into place; a resumed run rewrites the rows after its
 checkpoint, the same as the uninterrupted run wrote them. The mean of a row's scores for a task
@@ -76,6 +79,11 @@ class ExampleRecords(Observer):
             "texts_dropped_from_row": self.texts_dropped_from}, indent=1))  # fmt: skip
 
     def on_run_end(self, outcome: Outcome) -> None:
+        records = [(p["step"], p["task"], name, example, score) for p in outcome.points
+                   for name, pairs in p.get("examples", {}).items() for example, score in pairs]  # fmt: skip
+        if records:
+            _write_parquet(self.folder / "points.parquet", dict(zip(("step", "trained", "task", "example", "score"),
+                                                                    map(list, zip(*records)))))  # fmt: skip
         if self.rows and outcome.example_events:
             from cl.outputs.examples_page import write_examples_page
 

@@ -53,8 +53,11 @@ class ResultsFile(Observer):
         extra = {**self.setup, "general": outcome.general, "truncated_prompts": outcome.truncated,
                  "timing": outcome.timing, "resumed": outcome.resumed, "status": {"state": outcome.state, **(outcome.failure or {})},
                  "warnings": outcome.warnings, "cost": outcome.cost}  # fmt: skip
-        if outcome.points:
-            extra["continual"] = {**self.continual, "points": outcome.points}
+        if outcome.points:  # each point's per-example scores are in examples/points.parquet
+            points = [{k: v for k, v in p.items() if k != "examples"} for p in outcome.points]
+            extra["continual"] = {**self.continual, "points": points}
+            if outcome.point_events:
+                extra["continual"]["example_events"] = outcome.point_events
         if outcome.merges:
             extra["merges"] = outcome.merges
         if outcome.example_events:

@@ -17,7 +17,7 @@ from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from cl.core.events import Events, Row
 from cl.core.provenance import code_changes, code_identity
 from cl.core.seeding import rng_state, set_rng_state, task_seed
-from cl.evaluation.continual import ContinualEvaluation, subset_task
+from cl.evaluation.continual import ContinualEvaluation, subset_ids, subset_task
 from cl.evaluation.evaluators import Perplexity
 from cl.evaluation.kl_to_start import KLToStart
 from cl.evaluation.harness import Harness, harness_columns
@@ -93,9 +93,13 @@ class ContinualLoop:
         evaluators = [family.evaluator(t, j, plan.eval_mode) for j, t in enumerate(stream.eval_tasks)]
         self.evaluators = evaluators + ([general] if general else [])
         self.point_evaluators = []  # continual evaluation: one per trained task, on its subset
+        self.point_ids = None  # with per-example records: each subset's ids in its task's eval set
         if plan.eval_every_n_steps:
-            subsets = [subset_task(t, plan.eval_subset, task_seed(plan.seed, f"continual:{t.name}")) for t in stream.tasks]
+            seeds = [task_seed(plan.seed, f"continual:{t.name}") for t in stream.tasks]
+            subsets = [subset_task(t, plan.eval_subset, seed) for t, seed in zip(stream.tasks, seeds)]
             self.point_evaluators = [family.evaluator(t, j, plan.eval_mode) for j, t in enumerate(subsets)]
+            if plan.examples_correct_at is not None:
+                self.point_ids = [subset_ids(plan.eval_subset, len(t.eval), seed) for t, seed in zip(stream.tasks, seeds)]
         self.points: list[dict] = []
         self._eval_trainer: L.Trainer | None = None
         self._eval_loaders: list = []  # this process's share of every evaluation set
@@ -257,7 +261,7 @@ class ContinualLoop:
         names = [t.name for t in self.stream.tasks]
         offset = task * self.plan.steps_per_task
         return [ContinualEvaluation(self.point_evaluators, self._point_loaders, self.plan.eval_every_n_steps, task,
-                                    offset, self.points, names, self.events, self.timing)]  # fmt: skip
+                                    offset, self.points, names, self.events, self.timing, self.point_ids)]  # fmt: skip
 
     def _step_checkpoints(self, task: int, resume_rng: dict | None = None) -> list:
         if self.checkpoints is None:

@@ -43,10 +43,9 @@ def check_parts(cfg: DictConfig) -> None:
             raise ConfigError(f"{key} adds a LoRA adapter per task: it needs adapter=lora (got adapter={adapter.name})")
     check_compositions(built, cfg.trainer)
     routing = next((key for key, part in built.items() if getattr(part, "routes_evaluation", False)), None)
-    for setting, on in (("eval.every_n_steps", cfg.eval.every_n_steps), ("eval.lm_eval.tasks", cfg.eval.lm_eval.tasks)):
-        if routing and on:
-            raise ConfigError(f"{routing} routes each evaluated prompt to one task's adapter, and {setting} runs the "
-                              f"model outside that routing: set {setting} to its default (off), or drop {routing}")  # fmt: skip
+    if routing and cfg.eval.lm_eval.tasks:
+        raise ConfigError(f"{routing} routes each evaluated prompt to one task's adapter, and eval.lm_eval.tasks runs "
+                          f"the model outside that routing: set eval.lm_eval.tasks to its default (off), or drop {routing}")  # fmt: skip
     if getattr(adapter, "needs_held_out", False) and not cfg.stream.get("held_out"):
         raise ConfigError("adapter.calibration=held_out calibrates CorDA on the held-out tasks, and stream.held_out is "
                           "empty: name some (stream.held_out=[...]), or choose adapter.calibration=task, a .jsonl "
