@@ -64,7 +64,8 @@ def find_uv(python: str) -> list[str] | None:
 
 
 def install_with_uv(uv: list[str], python: str) -> bool:
-    common = [*uv, "pip", "install", "--python", python, "--index-strategy", "unsafe-best-match", *pip_settings(python)]
+    common = [*uv, "pip", "install", "--python", python, "--compile-bytecode", "--index-strategy", "unsafe-best-match",
+              *pip_settings(python)]
     return (run(*common, "--overrides", str(HERE / "uv-overrides.txt"), "-e", *PROJECT)
             and run(*common, "--no-deps", *NO_DEPS))  # fmt: skip
 
