@@ -4,7 +4,10 @@
 
 With uv (https://docs.astral.sh/uv/): the one on PATH, or else installed into the new environment
 from PyPI by its own pip. uv resolves and installs the same requirements as pip several times
-faster (on a 2-core machine: about 25 s against 3.5 min for the 6.8 GB of torch and the rest).
+faster (on a 2-core machine with nothing cached: about 50 s, its bytecode compiled, against 3.5
+min for the 6.8 GB of torch and the rest). It compiles the bytecode at install, as pip does:
+where PYTHONDONTWRITEBYTECODE is set, nothing else would, and every process would import torch,
+transformers and Lightning from source (5 s more each).
 Where uv cannot run or fails, the same install goes through pip.
 
 uv reads no pip configuration, so pip's own (`pip config list` and PIP_* variables: index URLs,
