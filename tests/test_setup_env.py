@@ -17,14 +17,18 @@ def test_pip_configuration_becomes_uv_options(tmp_path, monkeypatch):
     config = tmp_path / "pip.conf"
     config.write_text("[global]\nextra-index-url = file:///a/simple file:///b/simple\nconstraint = /c.txt\n"
                       "timeout = 60\n")  # fmt: skip
-    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))  # pip reads this file alone
-    for name in ("PIP_INDEX_URL", "PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
+    # pip reads this file last, over the machine's own files; the other two settings come from
+    # the environment, which wins over every file (as in pip)
+    monkeypatch.setenv("PIP_CONFIG_FILE", str(config))
+    for name in ("PIP_EXTRA_INDEX_URL", "PIP_CONSTRAINT"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("PIP_FIND_LINKS", "/wheels")  # the environment, as pip reads it too
+    monkeypatch.setenv("PIP_FIND_LINKS", "/wheels")
+    monkeypatch.setenv("PIP_INDEX_URL", "https://mirror.example/simple")
     options = _setup_env().pip_settings(sys.executable)
     pairs = list(zip(options[::2], options[1::2]))
     assert sorted(pairs) == [("--constraint", "/c.txt"), ("--extra-index-url", "file:///a/simple"),
-                             ("--extra-index-url", "file:///b/simple"), ("--find-links", "/wheels")]  # fmt: skip
+                             ("--extra-index-url", "file:///b/simple"), ("--find-links", "/wheels"),
+                             ("--index-url", "https://mirror.example/simple")]  # fmt: skip
 
 
 def test_the_uv_override_names_an_installed_package():
