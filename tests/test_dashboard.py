@@ -33,7 +33,6 @@ def _dotted(config: dict, prefix: str = "") -> set[str]:
     return names
 
 
-@pytest.mark.xdist_group("dashboard")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_every_panel_reads_a_key_the_run_logged(sweep, tmp_path):
     from cl.outputs.dashboard import spec_keys
@@ -61,7 +60,6 @@ def _panel_keys(spec: dict, section: str) -> list[list[str]]:
     return [p["keys"] for s in spec["sections"] if s["name"].startswith(section) for p in s["panels"]]
 
 
-@pytest.mark.xdist_group("dashboard")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_panels_only_for_keys_logged_to_wandb_not_for_merges_cl_merge_added_later(sweep, tmp_path):
     """cl-merge writes results.json only: its merges get no panel. Nor do a held-out task's continual
@@ -92,7 +90,6 @@ def test_panels_only_for_keys_logged_to_wandb_not_for_merges_cl_merge_added_late
     assert not any("ties" in k for keys_ in merged for k in keys_)
 
 
-@pytest.mark.xdist_group("dashboard")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_a_sweep_gets_one_workspace_for_its_group_grouped_by_configuration(sweep, tmp_path):
     from cl.outputs.dashboard import dashboard_spec, workspace

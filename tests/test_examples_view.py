@@ -20,7 +20,6 @@ from tests.helpers import cl_env, cl_run
 SHORT = ["train.steps_per_task=60", "trainer.enable_progress_bar=false", "logger=none", "stream.order=[copy,shift]",
          "stream.tasks.copy.seed=0", "stream.tasks.shift.seed=0"]  # the same eval data whatever the run's seed  # fmt: skip
 RUNS = {"a": [], "b": ["strategy=replay"], "c": ["seed=1"]}  # a and c: one configuration, two seeds
-pytestmark = pytest.mark.xdist_group("examples_view")  # one worker builds the module's sweep once
 
 
 @pytest.fixture(scope="module")

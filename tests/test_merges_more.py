@@ -162,7 +162,6 @@ def run(tmp_path_factory) -> Path:
     return root / "run"
 
 
-@pytest.mark.xdist_group("merges_more")  # one worker builds the module's run once
 @pytest.mark.slow
 def test_a_run_evaluates_breadcrumbs_a_greedy_soup_and_slerp(run):
     res = json.loads((run / "results.json").read_text())
@@ -185,7 +184,6 @@ def test_a_run_evaluates_breadcrumbs_a_greedy_soup_and_slerp(run):
     assert "details" not in merges["breadcrumbs"]
 
 
-@pytest.mark.xdist_group("merges_more")  # one worker builds the module's run once
 @pytest.mark.slow
 def test_the_increments_of_a_run_sum_to_its_final_update_and_merge_back_to_its_final_model(run):
     weights = TaskWeights(run / "weights")

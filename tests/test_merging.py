@@ -114,7 +114,6 @@ def sweep(tmp_path_factory) -> Path:
     return root / "sweep"
 
 
-@pytest.mark.xdist_group("merging")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
     run = sweep / "0"
@@ -174,7 +173,6 @@ def test_cl_merge_names_what_is_wrong_before_any_work(tmp_path, capsys):
     assert json.loads((tmp_path / "run" / "results.json").read_text()) == {"status": {"state": "finished"}}
 
 
-@pytest.mark.xdist_group("merging")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_path):
     singles = [json.loads((sweep / str(i) / "results.json").read_text()) for i in (1, 2)]
@@ -198,7 +196,6 @@ def test_cl_merge_independent_merges_single_task_runs_from_one_start(sweep, tmp_
     assert sorted(r.config for r in runs) == sorted(f"merged: {label}" for label in merged)
 
 
-@pytest.mark.xdist_group("merging")  # one worker builds the module's sweep once
 @pytest.mark.slow
 def test_cl_merge_independent_slerps_the_models_of_two_runs(sweep, tmp_path):
     from cl.cli.merge import main as merge_main
