@@ -46,7 +46,6 @@ def outcomes_in_processes(world: int, folder: Path) -> dict:
 
 
 @pytest.mark.slow
-@pytest.mark.xdist_group("multi_process")
 def test_every_strategy_under_two_processes_acts_or_is_refused(tmp_path):
     """Each strategy trained by 2 DDP processes acts (or is refused), and where the maths
     allows it the first step of each task equals one process's step on the whole batch."""

@@ -15,9 +15,9 @@ from omegaconf import OmegaConf
 from cl.core.distributed import shard
 from tests.helpers import cl_env, cl_run, example_rows, results
 
-# one test worker runs them all (make test: --dist loadgroup), so that no two multi-process
+# one test worker runs them all (make test: --dist loadfile), so that no two multi-process
 # runs pick their rendezvous ports at the same time
-pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("multi_process")]
+pytestmark = pytest.mark.slow
 
 DDP = ["+trainer.strategy=ddp", "trainer.devices=2", "trainer.accelerator=cpu"]
 
