@@ -95,6 +95,15 @@ def gather_objects(items: list) -> list:
     return [item for part in parts for item in part]
 
 
+def gather_by_key(local: dict) -> dict:
+    """Per key, the lists every process holds under it joined and sorted (every process must call
+    this); keys in sorted order, each process holding the result."""
+    joined: dict = {}
+    for key, items in gather_objects(list(local.items())):
+        joined.setdefault(key, []).extend(items)
+    return {key: sorted(items) for key, items in sorted(joined.items())}
+
+
 def block_wrap_policy(class_suffix: str = "DecoderLayer"):
     """FSDP's auto-wrap policy for transformer blocks: every module whose class name ends with
     `class_suffix` (LlamaDecoderLayer, Qwen2DecoderLayer, ... in transformers) is its own shard

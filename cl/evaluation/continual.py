@@ -11,7 +11,7 @@ from dataclasses import replace
 import torch
 from lightning.pytorch.callbacks import Callback
 
-from cl.core.distributed import gather_objects, sum_tensors_over_processes
+from cl.core.distributed import gather_by_key, sum_tensors_over_processes
 from cl.core.events import Observer
 from cl.evaluation.evaluators import ExampleScore, step_of
 from cl.streams.encoding import to_device
@@ -86,8 +86,5 @@ class ContinualEvaluation(Callback):
         pairs = sum_tensors_over_processes({"sums": torch.tensor(sums, dtype=torch.float64, device=device)})["sums"]
         point = {"acc": [ev.value(total, int(count)) for ev, (total, count) in zip(self.evaluators, pairs.tolist())]}
         if self.ids is not None:  # each process scored its share: every process gets all
-            gathered: dict[int, list] = {}
-            for j, records in gather_objects(list(examples.items())):
-                gathered.setdefault(j, []).extend(records)
-            point["examples"] = {self.names[j]: sorted(records) for j, records in sorted(gathered.items())}
+            point["examples"] = {self.names[j]: records for j, records in gather_by_key(examples).items()}
         return point

@@ -8,7 +8,7 @@ from typing import Callable, Sequence
 import lightning as L
 import torch
 
-from cl.core.distributed import StepShare, gather_objects, process_count, sum_tensors_over_processes
+from cl.core.distributed import StepShare, gather_by_key, process_count, sum_tensors_over_processes
 from cl.core.errors import TrainingDiverged
 from cl.evaluation.evaluators import ExampleScore, step_of
 from cl.families.base import Family
@@ -281,10 +281,7 @@ class ContinualModule(L.LightningModule):
         summed = sum_tensors_over_processes({"pairs": local})["pairs"]
         self.eval_totals = {j: [total, int(count)] for j, (total, count) in enumerate(summed.tolist())}
         if self.keeps_examples:  # each process scored its share of the examples: every process gets all
-            gathered: dict[int, list] = {}
-            for j, records in gather_objects(list(self.eval_examples.items())):
-                gathered.setdefault(j, []).extend(records)
-            self.eval_examples = {j: sorted(records) for j, records in gathered.items()}
+            self.eval_examples = gather_by_key(self.eval_examples)
 
     def eval_values(self) -> list[float]:
         """Each evaluator's value from the last validation run."""
