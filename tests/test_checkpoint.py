@@ -318,9 +318,9 @@ def test_resume_with_a_folder_rejects_overrides_that_change_the_run(tmp_path):
 def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
     from cl.assembly import base_cache
 
-    def key(*overrides):
+    def key(*overrides, sources=None):
         cfg = _compose("base=mixture", *overrides)
-        return base_cache.base_cache_file(cfg, list(cfg.stream.order)).name
+        return base_cache.base_cache_file(cfg, list(cfg.stream.order), sources or {}).name
 
     plain = key()
     assert key("trainer.precision=bf16-true") != plain
@@ -331,5 +331,8 @@ def test_base_stage_cache_key_covers_the_trainer_and_the_code(monkeypatch):
     assert key("optimizer.lr=1e-4") != plain  # without base.lr the base stage trains at optimizer.lr
     assert key("base.lr=3e-3") == plain  # adamw's default rate, set explicitly: the same base stage
     assert key("base.lr=3e-3", "optimizer.lr=1e-4") == plain  # a sweep of the stream's rate keeps the base
+    hub = {"model": {"id": "acme/smol", "revision": "main", "commit": "1" * 40}}
+    assert key(sources=hub) != plain  # a Hub model's commit: its main branch moves
+    assert key(sources=hub) != key(sources={"model": {**hub["model"], "commit": "2" * 40}})
     monkeypatch.setattr(base_cache, "training_code_version", lambda: "changed")
     assert key() != plain

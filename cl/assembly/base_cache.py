@@ -30,8 +30,9 @@ def training_code_version() -> str:
     return digest.hexdigest()[:16]
 
 
-def base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
-    """The base stage's cached weights: the key covers everything that changes them."""
+def base_cache_file(cfg: DictConfig, names: list[str], sources: dict) -> Path | None:
+    """The base stage's cached weights: the key covers everything that changes them, the commits
+    of the Hub model and datasets read included (`sources`, cl.assembly.sources: a branch moves)."""
     if not cfg.base.get("cache", False):
         return None
     trainer = {k: v for k, v in cfg.trainer.items() if k not in _DISPLAY_ONLY}
@@ -42,6 +43,7 @@ def base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
         "model": cfg.model, "adapter": cfg.adapter, "tasks": {n: cfg.stream.tasks[n] for n in names},
         "base": {k: v for k, v in cfg.base.items() if k != "lr"}, "optimizer": optimizer, "scheduler": cfg.scheduler,
         "batch_size": cfg.train.batch_size, "seed": cfg.seed, "trainer": trainer, "code": training_code_version(),
+        **({"sources": sources} if sources else {}),  # only with Hub sources: other runs keep their keys and caches
     }  # fmt: skip
     blob = json.dumps(OmegaConf.to_container(OmegaConf.create(key), resolve=True), sort_keys=True)
     return Path(cfg.paths.cache_dir) / f"base-{hashlib.sha256(blob.encode()).hexdigest()[:16]}.pt"
@@ -49,8 +51,10 @@ def base_cache_file(cfg: DictConfig, names: list[str]) -> Path | None:
 
 def run_base_stage(cfg: DictConfig, loop, tasks: list, writer: bool) -> None:
     """Train (or load from the cache) the base stage of `cfg` on `tasks` before the stream."""
+    from cl.assembly.sources import hub_sources
     from cl.training.base_stage import base_stage
 
     names = [t.name for t in tasks]
-    cached = base_stage(loop, tasks, cfg.base.steps, base_cache_file(cfg, names), cfg.base.get("lr"), writer)
+    cache = base_cache_file(cfg, names, hub_sources(cfg, tasks))
+    cached = base_stage(loop, tasks, cfg.base.steps, cache, cfg.base.get("lr"), writer)
     log.info("base stage on %s: %s", names, "loaded from cache" if cached else f"{cfg.base.steps} steps")

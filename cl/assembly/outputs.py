@@ -42,6 +42,7 @@ def attach_outputs(events: Events, cfg: DictConfig, run_dir: Path, launch: Launc
     `eval_tasks` (eval.examples), results.json, the plots, W&B (it uploads the heatmap the plots
     wrote), the console summary. `stream`: the trained tasks' names; `saved`: the observers'
     state in the checkpoint resumed (cl.core.events)."""
+    from cl.assembly.sources import hub_sources
     from cl.merging.weights import TaskWeights
     from cl.outputs.console import Summary
     from cl.outputs.plots import Plots
@@ -59,7 +60,7 @@ def attach_outputs(events: Events, cfg: DictConfig, run_dir: Path, launch: Launc
         examples = cfg.eval.examples
         events.attach(ExampleRecords(run_dir, list(eval_tasks), examples.correct_at, examples.max_mb, saved.get("examples")))
     continual = {k: cfg.eval[k] for k in ("every_n_steps", "subset", "window")}
-    events.attach(ResultsFile(run_dir, cfg.seed, launch.setup(cfg), continual))
+    events.attach(ResultsFile(run_dir, cfg.seed, launch.setup(cfg), continual, hub_sources(cfg, eval_tasks)))
     events.attach(Plots(run_dir, cfg.train.steps_per_task))
     if cfg.logger.kind == "wandb":
         events.attach(_wandb(cfg, run_dir, launch, stream, saved.get("wandb")))

@@ -6,6 +6,7 @@ from pathlib import Path
 
 from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaConfig, LlamaForCausalLM, PreTrainedModel
 
+from cl.core.hub import model_folder
 from cl.models.tokenizer import char_tokenizer
 
 
@@ -52,17 +53,18 @@ def pretrained(
     attn_implementation: str | None = None,
     gradient_checkpointing: bool = False,
     max_length: int | None = None,
+    revision: str | None = None,
 ):
-    """Load a local model directory (and its tokenizer). Nothing is downloaded.
+    """Load a model and its tokenizer from a local folder or, by its Hub id (org/name), from the
+    Hugging Face cache (cl.core.hub; downloaded into it first unless HF_HUB_OFFLINE is set).
 
-    `gguf_file` names a GGUF file in the directory (dequantized to `dtype` on load);
-    `attn_implementation`: eager, sdpa, ... (None: the library's choice); `max_length` is the
-    longest example cl will feed it (checked against the model's positions)."""
+    `revision`: a branch, tag or commit of a Hub model (None: main). `gguf_file` names a GGUF file
+    in the folder (dequantized to `dtype` on load); `attn_implementation`: eager, sdpa, ... (None:
+    the library's choice); `max_length` is the longest example cl will feed it (checked against
+    the model's positions)."""
     import torch
 
-    root = Path(path).expanduser()
-    if not root.is_dir():
-        raise FileNotFoundError(f"model path '{path}' is not a directory; set model.path to a local model folder")
+    root, _ = model_folder(path, revision, gguf_file)
     kw = {"gguf_file": gguf_file} if gguf_file else {}
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     model: PreTrainedModel = AutoModelForCausalLM.from_pretrained(

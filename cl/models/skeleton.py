@@ -1,11 +1,11 @@
 """A model config's model without its weights (on the meta device), for checks before any load."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from hydra.utils import get_method, instantiate
 from omegaconf import DictConfig
+
+from cl.core.hub import model_folder
 
 
 def skeleton(model: DictConfig) -> torch.nn.Module | None:
@@ -22,7 +22,10 @@ def skeleton(model: DictConfig) -> torch.nn.Module | None:
         return None
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    folder, gguf = (smollm2_folder(), SMOLLM2_FILE) if builder is smollm2 else (Path(model.path).expanduser(), model.gguf_file)
+    if builder is smollm2:
+        folder, gguf = smollm2_folder(), SMOLLM2_FILE
+    else:  # a local folder or a Hub model's snapshot, as the builder loads it
+        folder, gguf = model_folder(str(model.path), model.get("revision"), model.gguf_file)[0], model.gguf_file
     config = AutoConfig.from_pretrained(folder, local_files_only=True, **({"gguf_file": gguf} if gguf else {}))
     with torch.device("meta"):
         return AutoModelForCausalLM.from_config(config)

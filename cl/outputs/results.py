@@ -42,10 +42,11 @@ def write_results(
 class ResultsFile(Observer):
     """results.json in `run_dir` once the run ends: finished, or failed with the rows measured
     before (an interrupted run writes none: it is resumed, cl.assembly.run_folder). `setup`
-    (objective, strategies) and `continual` (the settings of continual evaluation) go in as they are."""
+    (objective, strategies) and `continual` (the settings of continual evaluation) go in as they
+    are, and `sources` (the Hub model's and datasets' commits, cl.assembly.sources) when it has any."""
 
-    def __init__(self, run_dir: Path, seed: int, setup: dict, continual: dict) -> None:
-        self.run_dir, self.seed, self.setup, self.continual = run_dir, seed, setup, continual
+    def __init__(self, run_dir: Path, seed: int, setup: dict, continual: dict, sources: dict) -> None:
+        self.run_dir, self.seed, self.setup, self.continual, self.sources = run_dir, seed, setup, continual, sources
 
     def on_run_end(self, outcome: Outcome) -> None:
         if outcome.state == INTERRUPTED:
@@ -58,6 +59,8 @@ class ResultsFile(Observer):
             extra["continual"] = {**self.continual, "points": points}
             if outcome.point_events:
                 extra["continual"]["example_events"] = outcome.point_events
+        if self.sources:
+            extra["sources"] = self.sources
         if outcome.merges:
             extra["merges"] = outcome.merges
         if outcome.example_events:

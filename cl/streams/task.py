@@ -24,6 +24,9 @@ class Task:
     Formatting: `system` is an optional system prompt; `chat_template` wraps prompts in the
     tokenizer's chat template (None: whenever the tokenizer has one). `max_new_tokens` bounds
     generation-based evaluation (None: derived from the longest eval answer).
+
+    `source`: where the examples came from when results.json should record it (a Hub dataset's
+    id, revision, commit and subset; cl.streams.hub_data); None for rules and local files.
     """
 
     name: str
@@ -34,6 +37,7 @@ class Task:
     system: str | None = None
     chat_template: bool | None = None
     max_new_tokens: int | None = None
+    source: dict | None = None
 
 
 @dataclass

@@ -7,6 +7,7 @@ from omegaconf import DictConfig, ListConfig, OmegaConf
 
 from cl.assembly.checks.trainer import configured_processes
 from cl.core.errors import ConfigError
+from cl.core.hub import model_folder
 
 
 def check_numbers(cfg: DictConfig) -> None:
@@ -24,19 +25,21 @@ def check_numbers(cfg: DictConfig) -> None:
 
 
 def check_model(model: DictConfig) -> None:
+    """model.path names a local model folder or a Hub model that can be had (cl.core.hub: in the
+    cache, with HF_HUB_OFFLINE=1), which holds a model."""
     if "path" not in model.keys():
         return
     if OmegaConf.is_missing(model, "path"):
-        raise ConfigError("this model needs a local folder: add model.path=/path/to/model")
-    path = model.path
-    if not Path(str(path)).expanduser().is_dir():
+        raise ConfigError("this model needs a local folder or a Hub id: add model.path=/path/to/model or "
+                          "model.path=org/name")  # fmt: skip
+    path, gguf_file = str(model.path), model.get("gguf_file")
+    folder, source = model_folder(path, model.get("revision"), gguf_file)
+    where = f"model.path '{path}'" + (f" (the snapshot {folder})" if source else "")
+    if gguf_file and not (folder / gguf_file).is_file():
+        raise ConfigError(f"{where} has no file {gguf_file} (model.gguf_file)")
+    if not gguf_file and not (folder / "config.json").is_file():
         raise ConfigError(
-            f"model.path '{path}' is not a directory. Point it at a local model folder "
-            "(config.json, weights, tokenizer files), or choose a built-in model such as model=tiny_llama"
-        )
-    if not (Path(str(path)).expanduser() / "config.json").is_file():
-        raise ConfigError(
-            f"model.path '{path}' holds no model: a Hugging Face model folder has config.json, the weights "
+            f"{where} holds no model: a Hugging Face model folder has config.json, the weights "
             "and the tokenizer files (save one with model.save_pretrained(folder) and tokenizer.save_pretrained(folder))"
         )
 
