@@ -1,11 +1,12 @@
-"""Run the real `cl-run` entry point in a subprocess, in a temporary folder."""
+"""Run the real `cl-run` entry point in a process of its own, in a temporary folder."""
 from __future__ import annotations
 
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
+
+from tests.preloaded import run_module
 
 QUICK = ["train.steps_per_task=3", "trainer.enable_progress_bar=false"]
 
@@ -19,9 +20,9 @@ def cl_env(tmp_path: Path, env: dict | None = None) -> dict:
 
 
 def _run_module(module: str, tmp_path: Path, args: list[str], env: dict | None) -> subprocess.CompletedProcess:
-    """`python -m module args` in `tmp_path`, with `cl_env(tmp_path, env)`."""
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=tmp_path, env=cl_env(tmp_path, env),
-                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    """`python -m module args` in `tmp_path`, with `cl_env(tmp_path, env)`, in a new process
+    forked from one with the heavy imports done (tests.preloaded)."""
+    return run_module(module, args, tmp_path, cl_env(tmp_path, env))
 
 
 def cl_run(tmp_path: Path, *overrides: str, run_dir: str | None = "run", env: dict | None = None) -> subprocess.CompletedProcess:
@@ -41,7 +42,7 @@ def example_rows(run_folder: Path):
 
 
 def cl_dashboard(tmp_path: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    """The real `cl-dashboard` in a subprocess (`env` as for `_run_module`)."""
+    """The real `cl-dashboard` in a process of its own (`env` as for `_run_module`)."""
     return _run_module("cl.cli.dashboard", tmp_path, list(args), env)
 
 

@@ -5,9 +5,6 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
-import signal
-import subprocess
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -27,6 +24,7 @@ from cl.objectives import RFT, SFT
 from cl.streams import Stream, make_task
 from cl.core.provenance import code_changes
 from tests.helpers import cl_env, example_rows, results
+from tests.preloaded import run_module, start
 
 CONF = Path(__file__).resolve().parent.parent / "conf"
 STRATEGIES = sorted(p.stem for p in (CONF / "strategy").glob("*.yaml"))
@@ -202,25 +200,21 @@ def _final_weights(run: Path) -> dict:
 @pytest.mark.parametrize("case", list(KILLS))
 def test_a_run_killed_and_resumed_ends_bit_for_bit_as_an_uninterrupted_one(tmp_path, case):
     extra, kill_at = KILLS[case]
-    args = [sys.executable, "-m", "cl.cli.run", *RUN, *extra]
     env = cl_env(tmp_path, {"OMP_NUM_THREADS": "1"})
     # the uninterrupted run and the one to kill side by side, one thread each
-    reference = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'ref'}"], env=env, cwd=tmp_path,
-                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)  # fmt: skip
-    victim = subprocess.Popen([*args, f"hydra.run.dir={tmp_path / 'run'}"], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    reference = start("cl.cli.run", [*RUN, *extra, f"hydra.run.dir={tmp_path / 'ref'}"], tmp_path, env)
+    victim = start("cl.cli.run", [*RUN, *extra, f"hydra.run.dir={tmp_path / 'run'}"], tmp_path, env)
     deadline = time.time() + 300
     while not (tmp_path / "run" / "checkpoints" / kill_at).exists():
         assert victim.poll() is None and time.time() < deadline, "the run ended before the kill point"
         time.sleep(0.01)
-    victim.send_signal(signal.SIGKILL)
-    victim.wait()
+    victim.kill()  # SIGKILL
     assert not (tmp_path / "run" / "results.json").exists()
-    resume = [sys.executable, "-m", "cl.cli.run", f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"]
-    resumed = subprocess.run(resume, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    resumed = run_module("cl.cli.run", [f"resume={tmp_path / 'run'}", f"hydra.run.dir={tmp_path / 'new'}"], tmp_path, env)
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     assert not (tmp_path / "new").exists()  # the resumed run continues in its own folder
-    assert reference.wait(timeout=600) == 0, reference.stderr.read()[-3000:]
+    uninterrupted = reference.wait()
+    assert uninterrupted.returncode == 0, uninterrupted.stderr[-3000:]
     ref, out = results(tmp_path, "ref"), results(tmp_path, "run")
     assert out["R"] == ref["R"] and out["metrics"] == ref["metrics"]
     assert out.get("continual") == ref.get("continual")  # every point once, none lost or repeated
