@@ -4,7 +4,8 @@ Cells come from the config groups (conf/strategy, conf/adapter, conf/objective, 
 joins the matrix without editing this file: strategy x strategy, strategy x adapter (each
 adapter, alone and with O-LoRA; adapter=lora also with each start in ADAPTER_INITS), strategy x objective (sft, rft, rft_kl, s3ft), strategy x optimizer (each
 optimizer but the plain adamw and sgd, compared with adamw), each strategy under
-gradient accumulation (2 micro-batches) and under 2 processes (DDP on CPU). A cell runs the
+gradient accumulation (2 micro-batches) and under 2 processes (DDP on CPU), and each strategy,
+adapter and objective in bf16-mixed precision and with bfloat16 weights. A cell runs the
 real path: Hydra composition, cl-run's config checks and builders, Lightning fits of two tasks
 on a tiny model. Its verdict (`verdict`) is
 
@@ -15,7 +16,8 @@ on a tiny model. Its verdict (`verdict`) is
   with a non-zero gradient on the parameters being trained, at the end of the last task; and
   under another layout the first optimizer step of each task equals the one-process,
   one-batch step (weights within 1e-5, answers of different lengths), unless INEXACT says
-  why it cannot (no strategy today).
+  why it cannot (no strategy today); in bf16-mixed or with bfloat16 weights, the weights differ
+  from the float32 run's and are finite.
 
 tests/test_composition.py asserts every verdict; `python -m tests.composition_matrix` writes
 the table of docs/concepts/composition.md.
@@ -41,6 +43,8 @@ PLAIN_OPTIMIZERS = ("adamw", "sgd")  # the rest (GaLore) get a cell with every s
 ADAPTER_STRATEGIES = ("conpet", "olora")  # strategies that make an adapter method of adapter=lora
 ADAPTER_INITS = ("corda_ipm",)  # adapter=lora's starts other than peft's, each a cell with every strategy
 PLAIN_OBJECTIVE = "sft"
+# the mixed precision a CPU runs, and weights stored in bfloat16: every strategy, adapter and objective gets a cell in each
+MIXED, LOW_DTYPE = "bf16-mixed", "bfloat16"
 
 # Strategies whose step under a layout is not the one-process, one-batch step, and why (they
 # must still act). Every other strategy must give the same step.
@@ -72,6 +76,8 @@ class Cell:
     processes: int = 1
     optimizer: str = "adamw"
     init: str = "default"  # adapter=lora's start
+    precision: str = "32-true"
+    dtype: str = "float32"  # the weights' (model.dtype)
 
     def overrides(self) -> list[str]:
         out = [*BASE, f"strategy=[{','.join(self.strategies)}]", f"objective={self.objective}", f"adapter={self.adapter}",
@@ -81,6 +87,8 @@ class Cell:
         out += SMALL_OBJECTIVES.get(self.objective, [])
         out += [f"trainer.accumulate_grad_batches={self.accumulate}"] if self.accumulate > 1 else []
         out += ["+trainer.strategy=ddp", f"trainer.devices={self.processes}", "trainer.accelerator=cpu"] * (self.processes > 1)
+        out += [f"trainer.precision={self.precision}"] if self.precision != "32-true" else []
+        out += [f"model.dtype={self.dtype}"] if self.dtype != "float32" else []
         return out
 
     def without(self, part: str) -> Cell:
@@ -101,6 +109,8 @@ class Cell:
         extra += [f"optimizer={self.optimizer}"] if self.optimizer != "adamw" else []
         extra += [f"accumulate={self.accumulate}"] if self.accumulate > 1 else []
         extra += [f"processes={self.processes}"] if self.processes > 1 else []
+        extra += [f"precision={self.precision}"] if self.precision != "32-true" else []
+        extra += [f"model.dtype={self.dtype}"] if self.dtype != "float32" else []
         return " ".join([f"strategy=[{','.join(self.strategies)}]", *extra])
 
 
@@ -123,6 +133,10 @@ def cells(processes: int = 1) -> list[Cell]:
             for o in OBJECTIVES if o != PLAIN_OBJECTIVE]  # fmt: skip
     out += [Cell((s,), _adapter_of(s), optimizer=o) for s in STRATEGIES for o in OPTIMIZERS if o not in PLAIN_OPTIMIZERS]
     out += [Cell((s,), _adapter_of(s), accumulate=2) for s in STRATEGIES]
+    for numbers in ({"precision": MIXED}, {"dtype": LOW_DTYPE}):
+        out += [Cell((s,), _adapter_of(s), **numbers) for s in STRATEGIES]
+        out += [Cell(("naive",), adapter, **numbers) for adapter in ADAPTERS if adapter != "none"]
+        out += [Cell(("naive",), objective=o, **numbers) for o in OBJECTIVES if o != PLAIN_OBJECTIVE]
     return list(dict.fromkeys(out))
 
 
@@ -222,7 +236,7 @@ def edits_gradients(module, strategy, directions: int = 4) -> bool:
     params, changed = [p for p in module.model.parameters() if p.requires_grad], False
     for seed, sign in itertools.product(range(directions), (1, -1)):
         gen = torch.Generator().manual_seed(seed)
-        g = [sign * torch.randn(p.shape, generator=gen) for p in params]
+        g = [sign * torch.randn(p.shape, generator=gen).to(p.dtype) for p in params]
         for p, gp in zip(params, g):
             p.grad = gp.clone()
         strategy.before_optimizer_step(module)
@@ -289,6 +303,12 @@ def verdict(cell: Cell, outcome: Callable[[Cell], Outcome] = run) -> str:
     if cell.optimizer not in PLAIN_OPTIMIZERS:
         other = outcome(replace(cell, optimizer="adamw"))
         assert distance(result.weights, other.weights) > 1e-6, f"optimizer {cell.optimizer} changes nothing"
+    if (cell.precision, cell.dtype) != ("32-true", "float32"):  # in effect: not the float32 run; nothing overflowed
+        full = run(replace(cell, precision="32-true", dtype="float32"))
+        assert distance(result.weights, full.weights) > 1e-6, f"{cell.label}: the weights are those of float32"
+        assert all(torch.isfinite(w).all() for w in result.weights.values()), f"{cell.label}: weights not finite"
+        stored = {w.dtype for w in result.weights.values()}  # with peft's adapters float32 beside the base's
+        assert getattr(torch, cell.dtype) in stored, f"{cell.label}: no weight is stored in {cell.dtype}"
     inexact = set(cell.strategies) & INEXACT.get(cell.layout, {}).keys()
     if cell.layout and not inexact:
         one = run(replace(cell, accumulate=1, processes=1))
@@ -305,7 +325,8 @@ def table(verdicts: dict[Cell, str]) -> str:
         "",
         "Every pair of parts cl composes either **acts** (each part, optimizer included, changes the trained weights or,",
         "for A-GEM, the gradient; every penalty and its gradient are non-zero; under gradient",
-        "accumulation or 2 processes the step equals the one-process step) or is **refused** before any",
+        "accumulation or 2 processes the step equals the one-process step; in bf16-mixed precision or",
+        "with bfloat16 weights the weights differ from float32's and are finite) or is **refused** before any",
         "work with one message naming both. Cells come from the config groups; `make test` checks",
         "every one (tests/test_composition.py) and `python -m tests.composition_matrix` writes this",
         f"page. {len(verdicts)} cells: {acts} act, {len(verdicts) - acts} refused, none silent.",

@@ -116,6 +116,10 @@ TINY_LINEAR = "its linear layers are: q_proj, k_proj, v_proj, o_proj, gate_proj,
         (["strategy=lwf", "strategy.lwf.units=seen"], "strategy.lwf as configured works on classifiers only"),
         (["strategy=lwf", "strategy.lwf.units=some"], "strategy.lwf: unknown LwF units 'some'; choose all (every output unit) or seen"),
         (["stream=split_mnist1d", "model=mlp", "stream.order=[exp0,exp0]"], "stream.order of a benchmark stream is null (every experience in turn) or a list of distinct"),
+        (["trainer.precision=bf16-true"], "trainer.precision=bf16-true is not one cl runs; choose 32-true, bf16-mixed, 16-mixed (16-mixed on a GPU). For weights stored in bfloat16 set model.dtype=bfloat16"),
+        (["trainer.precision=16-mixed", "trainer.accelerator=cpu"], "trainer.precision=16-mixed needs a GPU: autocast on the CPU computes in bfloat16; use trainer.precision=bf16-mixed"),
+        (["model.dtype=float16"], "model.dtype=float16 is not one cl trains; choose float32, bfloat16"),
+        (["model.dtype=bfloat16", "trainer.precision=bf16-mixed"], "trainer.precision=bf16-mixed keeps float32 weights and computes in lower precision, but model.dtype=bfloat16"),
     ],
 )
 def test_rejected_by_the_config_check(overrides, message):

@@ -174,6 +174,39 @@ def test_l2_penalty_is_half_lambda_times_squared_distance(tiny):
     assert float(l2.penalty(module, None)) == pytest.approx(3.0 / 2 * n * 0.01, rel=1e-4)
 
 
+@pytest.mark.parametrize("name", ["ewc", "l2", "si"])
+def test_importances_and_penalties_are_float32_with_bfloat16_weights(tiny, name):
+    """With weights stored in bfloat16 (model.dtype=bfloat16) the Fisher, SI's path integral,
+    every importance and the penalty stay float32: the penalty equals a float64 computation from
+    the same weights to float32's precision, not bfloat16's (3 digits)."""
+    model = copy.deepcopy(tiny[0]).to(torch.bfloat16)
+    module = _module((model, tiny[1]))
+    task = make_task("copy", "copy", 40, 10)
+    strategy = {"ewc": EWC(lambda_=10.0, fisher_samples=16), "l2": L2(lambda_=3.0), "si": SI(c=1.0)}[name]
+    strategy.before_task(module, 0, task)
+    if name == "si":  # one SGD step on the task, credited to the path integral
+        batch = _batch(tiny[1], task)
+        module.logits(batch)[..., :-1, :].float().logsumexp(-1).mean().backward()
+        strategy.before_optimizer_step(module)
+        with torch.no_grad():
+            for p in model.parameters():
+                p.sub_(0.5 * p.grad)
+        strategy.after_optimizer_step(module, batch)
+        model.zero_grad()
+    strategy.after_task(module, 0, task)
+    (importance, anchor), = strategy.terms
+    assert {t.dtype for t in importance.values()} == {torch.float32}
+    assert {t.dtype for t in anchor.values()} == {torch.bfloat16}  # the weights as they were
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)).to(p.dtype) * 0.01)
+    penalty = strategy.penalty(module, None)
+    params = dict(model.named_parameters())
+    exact = sum(float((importance[n].double() * (params[n].double() - anchor[n].double()) ** 2).sum()) for n in importance)
+    assert penalty.dtype == torch.float32 and exact > 0
+    assert float(penalty) == pytest.approx(strategy.strength * exact, rel=1e-5)
+
+
 def test_si_importance_matches_the_closed_form_on_a_quadratic():
     """Loss 0.5 * a * (theta - t)^2 under plain SGD: theta_k - t = (1 - lr a)^k (theta_0 - t), so
     w = sum_k lr * g_k^2 = lr a^2 (theta_0 - t)^2 sum_k (1 - lr a)^(2k)."""

@@ -19,9 +19,11 @@ def tiny_llama(
     max_length: int = 64,
     seed: int = 0,
     tokenizer: str = "char",
+    dtype: str = "float32",
 ):
-    """A small Llama-style causal LM (separate q/k/v/o and gate/up/down), randomly initialised,
-    with the char tokenizer or (`tokenizer="smollm2"`) SmolLM2's BPE tokenizer and chat template."""
+    """A small Llama-style causal LM (separate q/k/v/o and gate/up/down), randomly initialised
+    (in float32, then stored in `dtype`), with the char tokenizer or (`tokenizer="smollm2"`)
+    SmolLM2's BPE tokenizer and chat template."""
     import torch
 
     if tokenizer not in TOKENIZERS:
@@ -43,7 +45,7 @@ def tiny_llama(
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = LlamaForCausalLM(config)
-    return model, tok
+    return model.to(getattr(torch, dtype)), tok
 
 
 def pretrained(

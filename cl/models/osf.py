@@ -102,9 +102,10 @@ class OSF(NoAdapter):
         with torch.no_grad():
             for layer in osf_layers(model):
                 for name, factors in layer.osf_svd_params.items():
-                    U_high, V_high = self._frozen_directions(layer, name)
-                    factors["U_low"].sub_(U_high @ (U_high.T @ factors["U_low"]))
-                    factors["V_low"].sub_((factors["V_low"] @ V_high.T) @ V_high)
+                    U_high, V_high = self._frozen_directions(layer, name)  # float32; factors in the weights' dtype
+                    U_low, V_low = factors["U_low"], factors["V_low"]
+                    U_low.sub_((U_high @ (U_high.T @ U_low.float())).to(U_low.dtype))
+                    V_low.sub_(((V_low.float() @ V_high.T) @ V_high).to(V_low.dtype))
 
     def _frozen_directions(self, layer, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         """The layer's frozen top singular vectors (U_high, V_high): peft's decomposition of its
@@ -115,7 +116,7 @@ class OSF(NoAdapter):
         kept = self._directions.setdefault(layer, {})
         if name not in kept:
             svd = decompose_weight_matrix(layer.get_base_layer().weight, top_k=layer.effective_rank[name])
-            kept[name] = (svd["U_high"], svd["V_high"])
+            kept[name] = (svd["U_high"].float(), svd["V_high"].float())
         return kept[name]
 
     def after_task(self, model, index, task_name):

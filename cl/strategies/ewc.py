@@ -25,11 +25,11 @@ FISHER_KINDS = ("empirical", "sampled")
 def diagonal_fisher(model: torch.nn.Module, batches: Iterable, example_losses: Callable,
                     names: list[str] | None = None) -> Tensors:  # fmt: skip
     """Mean over examples of the squared gradient of each example's loss, for the parameters
-    `names` (default: all; frozen ones stay 0). `example_losses(model, batch)` gives one loss per
+    `names` (default: all; frozen ones stay 0), in float32 whatever the weights' dtype. `example_losses(model, batch)` gives one loss per
     example of the batch (cl.strategies.squared_gradients: how the squares are summed). With
     several processes each passes its share of the examples and the mean is over all of them."""
     params = dict(model.named_parameters())
-    fisher = {n: torch.zeros_like(params[n]) for n in (names if names is not None else params)}
+    fisher = {n: torch.zeros_like(params[n], dtype=torch.float32) for n in (names if names is not None else params)}
     wanted = [n for n in fisher if params[n].requires_grad]
     count = 0
     for batch in batches:

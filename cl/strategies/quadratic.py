@@ -3,6 +3,8 @@
 penalty = strength * sum over terms k, parameters p of importance_k[p] * (theta_p - anchor_k[p])^2
 A term (importance, anchor) is added at the end of every task; `online` keeps a single term
 whose importance decays by `decay` and accumulates, anchored at the latest task's weights.
+Importances and the penalty are float32 whatever the weights' dtype (bfloat16 weights: a sum over
+millions of terms in bfloat16 would keep about 3 significant digits).
 """
 from __future__ import annotations
 
@@ -67,7 +69,7 @@ class QuadraticPenalty(Strategy):
             for name, imp in importance.items():
                 p = params[name]
                 if p.requires_grad:
-                    total = total + (imp * (p - anchor[name]) ** 2).sum()
+                    total = total + (imp * (p.float() - anchor[name].float()) ** 2).sum()
         return self.strength * total
 
     def state_dict(self) -> dict[str, Any]:
@@ -84,4 +86,4 @@ class L2(QuadraticPenalty):
         super().__init__(non_negative("lambda_", lambda_) / 2, online=True, decay=0.0)
 
     def importance(self, module, index, task):
-        return {n: torch.ones_like(p) for n, p in module.named_trainable_parameters()}
+        return {n: torch.ones_like(p, dtype=torch.float32) for n, p in module.named_trainable_parameters()}

@@ -33,15 +33,15 @@ class SI(QuadraticPenalty):
         for n, p in module.model.named_parameters():
             if n in self._step:
                 grad, before = self._step[n]
-                self.w[n] = self.w.get(n, 0.0) - grad * (p.detach() - before)
+                self.w[n] = self.w.get(n, 0.0) - grad.float() * (p.detach().float() - before.float())
         self._step = {}
 
     def importance(self, module, index, task):
         now = snapshot(module)
         importance = {}
         for n, theta in now.items():
-            w = self.w.get(n, torch.zeros_like(theta)).to(theta.device)
-            importance[n] = w / ((theta - self.start[n].to(theta.device)) ** 2 + self.xi)
+            w = self.w.get(n, torch.zeros_like(theta, dtype=torch.float32)).to(theta.device)
+            importance[n] = w / ((theta.float() - self.start[n].to(theta.device).float()) ** 2 + self.xi)
         return importance
 
     def state_dict(self):

@@ -42,7 +42,7 @@ def squared_gradient_sums(model: nn.Module, names: list[str], batch, example_los
     sums = {}
     if rest:
         grads = _example_gradients(losses, [params[name] for name in rest], retain=bool(by_layer))
-        sums = {name: g.pow(2).sum(0) for name, g in zip(rest, grads) if g is not None}
+        sums = {name: g.float().pow(2).sum(0) for name, g in zip(rest, grads) if g is not None}
     if by_layer:
         layers = list(by_layer)
         deltas = torch.autograd.grad(losses.sum(), [by_layer[layer][0][1] for layer in layers], allow_unused=True)
@@ -50,7 +50,7 @@ def squared_gradient_sums(model: nn.Module, names: list[str], batch, example_los
             (inputs, _), layer_names = by_layer[layer]
             if delta is None:
                 continue
-            d2, a2 = delta.detach().pow(2), inputs.detach().pow(2)
+            d2, a2 = delta.detach().float().pow(2), inputs.detach().float().pow(2)
             for name in layer_names:
                 sums[name] = d2.T @ a2 if params[name] is layer.weight else d2.sum(0)
     return sums, n

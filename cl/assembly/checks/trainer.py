@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from omegaconf import DictConfig, ListConfig
 
+from cl.assembly.checks.precision import check_precision
 from cl.core.distributed import batch_split_problem
 from cl.core.errors import ConfigError
 
@@ -68,13 +69,15 @@ def configured_processes(trainer: DictConfig) -> int:
 
 
 def check_trainer(cfg: DictConfig) -> None:
-    """The strategy, the accelerator asked for (its device must be there) and the processes as
-    Lightning will read them, over which train.batch_size must split evenly with the accumulated
-    micro-batches (this may import torch: after the cheap checks)."""
+    """The strategy, the accelerator asked for (its device must be there), the precision with the
+    model's dtype, and the processes as Lightning will read them, over which train.batch_size
+    must split evenly with the accumulated micro-batches (this may import torch: after the cheap
+    checks)."""
     trainer = cfg.trainer
     check_strategy(trainer)
     if str(trainer.get("accelerator", "auto")) != "auto":
         _accelerator(trainer)  # raises when the device asked for is not there
+    check_precision(cfg, lambda: _accelerator(trainer))
     problem = batch_split_problem(cfg.train.batch_size, trainer.get("accumulate_grad_batches", 1), configured_processes(trainer))
     if problem:
         raise ConfigError(problem)
