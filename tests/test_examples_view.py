@@ -5,8 +5,6 @@ from __future__ import annotations
 import csv
 import json
 import shutil
-import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import pytest
 
 from cl.evaluation.example_events import OUTCOMES, example_outcomes, first_rows
 from tests.helpers import cl_env, cl_run
+from tests.preloaded import run_module
 
 SHORT = ["train.steps_per_task=60", "trainer.enable_progress_bar=false", "logger=none", "stream.order=[copy,shift]",
          "stream.tasks.copy.seed=0", "stream.tasks.shift.seed=0"]  # the same eval data whatever the run's seed  # fmt: skip
@@ -133,8 +132,7 @@ def test_the_page_lists_every_example_with_its_texts(sweep):
 
 def test_report_run_examples_shows_the_forgotten_texts(sweep, tmp_path):
     run = sweep / "a"
-    proc = subprocess.run([sys.executable, "-m", "cl.cli.report", str(run), "--examples"], cwd=tmp_path,
-                          env=cl_env(tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = run_module("cl.cli.report", [str(run), "--examples"], tmp_path, cl_env(tmp_path))
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert not (run / "report").exists()
     blocks = {b.split(" ", 1)[0]: b for b in proc.stdout.split("\n\n")[1:]}
@@ -154,8 +152,7 @@ def test_report_run_examples_shows_the_forgotten_texts(sweep, tmp_path):
 
     bare = tmp_path / "bare"  # a run folder without examples/
     shutil.copytree(run / ".hydra", bare / ".hydra")
-    proc = subprocess.run([sys.executable, "-m", "cl.cli.report", str(bare), "--examples"], cwd=tmp_path,
-                          env=cl_env(tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = run_module("cl.cli.report", [str(bare), "--examples"], tmp_path, cl_env(tmp_path))
     assert proc.returncode == 2 and "eval.examples.save=true" in proc.stderr and "examples/" in proc.stderr
 
 

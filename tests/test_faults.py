@@ -3,14 +3,12 @@ sweep bookkeeping."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from omegaconf import OmegaConf
 
-from tests.helpers import QUICK, cl_run
+from tests.helpers import QUICK, cl_env, cl_run
+from tests.preloaded import start
 
 
 def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_failed(tmp_path, capsys):
@@ -33,11 +31,10 @@ def test_a_diverged_run_stops_with_the_rows_it_measured_and_is_reported_as_faile
 
 
 def test_two_runs_started_together_keep_both_results(tmp_path):
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "CL_CACHE_DIR": str(tmp_path / "cache")}
-    cmd = [sys.executable, "-m", "cl.cli.run", *QUICK, "logger=none", f"paths.output_dir={tmp_path / 'out'}"]
-    procs = [subprocess.Popen(cmd, env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-             for _ in range(2)]  # fmt: skip
-    assert [p.wait(timeout=300) for p in procs] == [0, 0], [p.stderr.read()[-2000:] for p in procs]
+    args = [*QUICK, "logger=none", f"paths.output_dir={tmp_path / 'out'}"]
+    started = [start("cl.cli.run", args, tmp_path, cl_env(tmp_path)) for _ in range(2)]
+    ended = [s.wait(timeout=300) for s in started]
+    assert [e.returncode for e in ended] == [0, 0], [e.stderr[-2000:] for e in ended]
     folders = sorted(p.parent for p in (tmp_path / "out").rglob("results.json"))
     assert len(folders) == 2 and folders[0] != folders[1]
 
