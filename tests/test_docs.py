@@ -6,17 +6,20 @@ import re
 import shlex
 import subprocess
 import sys
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
 import yaml
 
 from tests.helpers import cl_env
+from tests.preloaded import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 CONF = ROOT / "conf"
 PAGES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
 QUICK = ["train.steps_per_task=10", "trainer.enable_progress_bar=false"]  # 10: train_log.csv gets its first values
+SCRIPTS = {s.name: s.value.split(":")[0] for s in entry_points(group="console_scripts") if s.value.startswith("cl.cli.")}
 OVERRIDE = re.compile(r"^\+{0,2}[a-z_][\w/]*(\.[\w-]+)*=\S*$")
 
 
@@ -41,8 +44,12 @@ def _commands(block: str) -> list[list[str]]:
 
 
 def _run(argv: list[str], cwd: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    """`argv` as a shell runs it; a cl console script as its module (`python -m cl.cli.run` for
+    `cl-run`: the function the script calls, from the tests' preloaded server)."""
     env = cl_env(tmp_path, {"CL_OUTPUT_DIR": str(tmp_path / "outputs"), "PATH": f"{Path(sys.executable).parent}:"
                             + cl_env(tmp_path)["PATH"]})  # fmt: skip
+    if argv[0] in SCRIPTS:
+        return run_module(SCRIPTS[argv[0]], argv[1:], cwd, env, timeout=900)
     return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
 
 
