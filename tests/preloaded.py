@@ -45,8 +45,8 @@ def _same_imports(env: dict) -> bool:
 
 def _child(module: str, args: list[str], cwd: str, env: dict, out: str, err: str) -> None:
     """In the forked process: the test's folder, environment and output files, then the module
-    as `python -m module args` runs it, and the end of an interpreter: its exit code, the atexit
-    handlers (W&B's, joblib's workers'), the streams flushed."""
+    as `python -m module args` runs it, and the end of an interpreter: its exit code, the
+    threading module's exit hooks and the atexit handlers, the streams flushed."""
     os.chdir(cwd)
     os.environ.clear()
     os.environ.update(env)
