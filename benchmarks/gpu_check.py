@@ -123,15 +123,18 @@ def cl_run(folder: Path, overrides: list[str], peak_memory: bool = False, thread
     return out, seconds, int(peak.read_text()) if peak_memory else None
 
 
-def scored_last_row(run: Path, device: str) -> list[float]:
+def scored_last_row(run: Path, device: str = "cpu", subset: int | None = None) -> list[float]:
     """Every column's accuracy of a run's final weights (its newest checkpoint), scored in this
-    process on `device` in fp32: teacher-forced exact match, as R's cells of exact-match tasks."""
+    process on `device` in fp32: teacher-forced exact match, as R's cells of exact-match tasks
+    (`subset`: on the continual-evaluation subset of that many examples, as its points are)."""
     import numpy as np
     import torch
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
     from cl.assembly.tasks import build_tasks
+    from cl.core.seeding import task_seed
+    from cl.evaluation.continual import subset_task
     from cl.evaluation.exact_match import teacher_forced_exact_match
     from cl.streams.encoding import Encoder
 
@@ -142,6 +145,8 @@ def scored_last_row(run: Path, device: str) -> list[float]:
     model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
     encoder, tasks = Encoder(tokenizer, cfg.model.get("max_length")), build_tasks(cfg)
     columns = json.loads((run / "results.json").read_text())["tasks"]
+    if subset:
+        tasks = {n: subset_task(tasks[n], subset, task_seed(cfg.seed, f"continual:{n}")) for n in columns}
     model = model.to(device).eval()
     return [float(np.mean(teacher_forced_exact_match(model, encoder, tasks[n], cfg.eval.batch_size))) for n in columns]
 

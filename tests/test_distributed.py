@@ -4,14 +4,11 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from hydra.utils import instantiate
-from omegaconf import OmegaConf
 
+from benchmarks.gpu_check import scored_last_row
 from cl.core.distributed import shard
 from tests.helpers import cl_env, cl_run, example_rows, results
 
@@ -26,26 +23,6 @@ def test_process_shares_take_every_item_once():
     items = list(range(11))
     shares = [shard(items, r, 3) for r in range(3)]
     assert sorted(sum(shares, [])) == items and [len(s) for s in shares] == [4, 4, 3]
-
-
-def one_process_row(run: Path, tasks: list[str], subset: int | None = None) -> list[float]:
-    """Every task's accuracy of the run's final weights, scored here in one process (on the
-    continual-evaluation subset of `subset` examples if given)."""
-    from cl.assembly.tasks import build_tasks
-    from cl.evaluation.continual import subset_task
-    from cl.evaluation.exact_match import teacher_forced_exact_match
-    from cl.core.seeding import task_seed
-    from cl.streams.encoding import Encoder
-
-    cfg = OmegaConf.load(run / "config.yaml")
-    model, tokenizer = instantiate(cfg.model)
-    final = sorted((run / "checkpoints").iterdir())[-1]
-    state = torch.load(final, weights_only=False)["state_dict"]
-    model.load_state_dict({k.removeprefix("model."): v for k, v in state.items()})
-    encoder, built = Encoder(tokenizer, cfg.model.get("max_length")), build_tasks(cfg)
-    if subset:
-        built = {n: subset_task(built[n], subset, task_seed(cfg.seed, f"continual:{n}")) for n in tasks}
-    return [float(np.mean(teacher_forced_exact_match(model.eval(), encoder, built[n]))) for n in tasks]
 
 
 def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_path):
@@ -69,7 +46,7 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
     assert len(list((tmp_path / "ref").rglob("offline-run-*"))) == 1  # one W&B run
     assert [p.name for p in (tmp_path / "ref" / "checkpoints").iterdir()] == ["task001-end.ckpt"]
     # R's last row equals scoring the final weights in one process: each example counted once
-    direct = one_process_row(tmp_path / "ref", ref["tasks"])
+    direct = scored_last_row(tmp_path / "ref")
     assert ref["R"][-1] == pytest.approx(direct, abs=1e-9)
     assert max(direct) > 0  # something was learned: the comparison is not between zeros
     records = example_rows(tmp_path / "ref")  # gathered from both processes: every example once
@@ -80,7 +57,7 @@ def test_ddp_run_trains_the_budget_and_a_killed_one_resumes_to_the_same_end(tmp_
             assert mine["score"].mean() == pytest.approx(values[j], abs=1e-6)
     points = ref["continual"]["points"]
     assert [p["step"] for p in points] == [10, 20, 30, 40]
-    assert points[-1]["acc"] == pytest.approx(one_process_row(tmp_path / "ref", ref["tasks"], subset=45), abs=1e-9)
+    assert points[-1]["acc"] == pytest.approx(scored_last_row(tmp_path / "ref", subset=45), abs=1e-9)
 
     victim = subprocess.Popen([sys.executable, "-m", "cl.cli.run", *run, f"hydra.run.dir={tmp_path / 'run'}"],
                               env=cl_env(tmp_path, one_thread), cwd=tmp_path, stdout=subprocess.DEVNULL,
@@ -116,7 +93,7 @@ def test_rft_with_every_strategy_stays_in_step_across_processes(tmp_path):
     assert out["timing"]["train_steps"] == 100 + 2 * 15 and out["status"]["state"] == "finished"
     assert len(list(tmp_path.rglob("results.json"))) == 1
     assert len(out["R"]) == 3 and max(out["R"][-1]) > 0
-    assert out["R"][-1] == pytest.approx(one_process_row(tmp_path / "run", out["tasks"]), abs=1e-9)
+    assert out["R"][-1] == pytest.approx(scored_last_row(tmp_path / "run"), abs=1e-9)
 
 
 def _join_group(rank: int, world: int, folder: str) -> None:
