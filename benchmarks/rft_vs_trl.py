@@ -140,25 +140,24 @@ def main() -> None:
     args = ap.parse_args()
     for key, value in MODELS[args.model][1].items():  # the model's defaults where not given
         setattr(args, key, value if getattr(args, key) is None else getattr(args, key))
+    model, tok = MODELS[args.model][0]()
     if args.model == "tiny":
         task = mixed_task(2000)
-        weights = warm_start(task)
+        model.load_state_dict(warm_start(task))
     else:
         task = word_math()
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
     times = {"cl": [], "trl": []}
     with tempfile.TemporaryDirectory() as tmp:
-        model, tok = MODELS[args.model][0]()
-        weights = weights if args.model == "tiny" else {k: v.clone() for k, v in model.state_dict().items()}
-        model.load_state_dict(weights)
         saveable(model).save_pretrained(Path(tmp) / "start")
         tok.save_pretrained(Path(tmp) / "start")
         for _ in range(args.repeats):
             times["cl"].append(cl_run(task, weights, args))
             times["trl"].append(trl_run(task, Path(tmp), tok, args))
     device = "cuda" if torch.cuda.is_available() else f"cpu, {torch.get_num_threads()} threads"
-    name = "default tiny Llama" if args.model == "tiny" else "SmolLM2-135M-Instruct, word_math in its chat template"
+    setting = "default tiny Llama" if args.model == "tiny" else "SmolLM2-135M-Instruct, word_math in its chat template"
     print(f"{args.steps} steps of {args.prompts} prompts x {args.group} completions, up to {args.max_new_tokens} "
-          f"new tokens, {name}, {device}")  # fmt: skip
+          f"new tokens, {setting}, {device}")  # fmt: skip
     rates = {name: args.steps / statistics.median(ts) for name, ts in times.items()}
     for name, ts in times.items():
         print(f"{name:>4}: {rates[name]:6.2f} steps/s (median of {', '.join(f'{t:.1f}' for t in ts)} s)")
