@@ -1,14 +1,17 @@
 """Model Breadcrumbs, model soups, SLERP and task increments (cl.merging.methods): each against a
 hand computation or its defining property, then in a real sequential run (`cl-run merge=...`)
-and `cl-merge` on it."""
+and `cl-merge` on it; merging entry by entry (what it reads at once, DARE's draws)."""
+import copy
 import json
 import math
+import weakref
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
 import torch
 
-from cl.merging.methods import Breadcrumbs, Soup, TaskArithmetic, slerp, task_vectors
+from cl.merging.methods import Breadcrumbs, Dare, Lines, Soup, TaskArithmetic, Ties, entry_vectors, slerp
 from cl.merging.weights import START, TaskWeights, task_key
 from tests.helpers import QUICK, cl_run
 
@@ -135,12 +138,82 @@ def test_slerp_merges_the_start_and_the_final_model_or_exactly_two_models():
         Slerp(models="all").merge(base, models)
 
 
+# -- entry by entry -----------------------------------------------------------------------------------
+def test_dare_drops_entry_by_entry_what_peft_drops_vector_by_vector():
+    """Merging goes entry by entry; DARE's drop is still the one drawn from its seed one task
+    vector after the other, each entry in order (peft's `prune` on the global generator)."""
+    from peft.utils.merge_utils import prune
+
+    base, models = _random_models(3)
+    floating = ["w", "b"]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(4)
+        dropped = [{k: prune(m[k] - base[k], 0.4, "random", rescale=True) for k in floating} for m in models]
+    merged = Dare(density=0.4, scale=0.7, seed=4).merge(base, models)
+    for k in floating:
+        assert torch.equal(merged[k], base[k] + 0.7 * sum(d[k] for d in dropped))
+    assert torch.equal(merged["count"], base["count"])
+    assert not torch.equal(merged["w"], Dare(density=0.4, scale=0.7, seed=5).merge(base, models)["w"])
+
+
+class _Counted(Mapping):
+    """A state dict whose reads are counted: how many tensors read from any of them are alive."""
+
+    alive = peak = 0
+
+    def __init__(self, tensors: dict) -> None:
+        self.tensors = tensors
+
+    def __getitem__(self, key):
+        tensor = self.tensors[key].clone()
+        _Counted.alive += 1
+        _Counted.peak = max(_Counted.peak, _Counted.alive)
+        weakref.finalize(tensor, _Counted.release)
+        return tensor
+
+    @staticmethod
+    def release():
+        _Counted.alive -= 1
+
+    def __iter__(self):
+        return iter(self.tensors)
+
+    def __len__(self):
+        return len(self.tensors)
+
+
+@pytest.mark.parametrize("method", [TaskArithmetic(), Ties(density=0.3), Dare(density=0.5), Breadcrumbs(density=0.3),
+                                    Soup(mode="uniform"), Soup(mode="greedy"), Lines(models="all", block_pattern=r"e(\d)")])  # fmt: skip
+def test_a_merge_of_lazy_state_dicts_holds_one_entry_of_each_model_at_a_time(method):
+    torch.manual_seed(0)
+    base = {f"e{i}": torch.randn(5, 3) for i in range(8)}
+    models = [{k: v + torch.randn_like(v) for k, v in base.items()} for _ in range(4)]
+    expected = copy.deepcopy(method).merge(base, models, score=lambda s: -float(s["e0"].abs().sum()))
+    _Counted.alive = _Counted.peak = 0
+    merged = method.merge(_Counted(base), [_Counted(m) for m in models], score=lambda s: -float(s["e0"].abs().sum()))
+    assert all(torch.equal(merged[k], expected[k]) for k in base)
+    assert _Counted.alive == 0 and 5 <= _Counted.peak <= 6  # the start's and 4 models' entry (eagerly: 40 tensors)
+
+
+@pytest.mark.parametrize("method", [TaskArithmetic(), Ties(density=0.3), Dare(density=0.5, vectors="increments"),
+                                    Soup(mode="uniform"), Lines(models="all", block_pattern=r"e(\d)")])  # fmt: skip
+def test_elementwise_merges_of_large_tensors_go_by_rows_and_merge_the_same(method, monkeypatch):
+    torch.manual_seed(0)
+    base = {"e0": torch.randn(9, 4), "e1": torch.randn(7).bfloat16(), "e2": torch.tensor(0.5)}
+    models = [{k: (v.float() + torch.randn(v.shape)).to(v.dtype) for k, v in base.items()} for _ in range(3)]
+    whole = copy.deepcopy(method).merge(base, models)
+    monkeypatch.setattr("cl.merging.methods.CHUNK", 8)  # e0: two rows at a time, e1: one entry
+    by_rows = method.merge(base, models)
+    assert all(torch.equal(by_rows[k], whole[k]) and by_rows[k].dtype == whole[k].dtype for k in base)
+    assert any(not torch.equal(whole[k], base[k]) for k in base)
+
+
 # -- task increments -----------------------------------------------------------------------------------
 def test_increments_are_what_each_model_changed_from_the_one_before():
     base, models = _random_models(3)
-    steps = task_vectors(base, models, increments=True)
-    assert torch.allclose(steps[1]["w"], models[1]["w"] - models[0]["w"])
-    assert torch.allclose(steps[0]["w"], models[0]["w"] - base["w"])
+    steps = entry_vectors(base["w"], [m["w"] for m in models], increments=True)
+    assert torch.allclose(steps[1], models[1]["w"] - models[0]["w"])
+    assert torch.allclose(steps[0], models[0]["w"] - base["w"])
     merged = TaskArithmetic(scale=0.5, vectors="increments").merge(base, models)
     assert torch.allclose(merged["w"], base["w"] + 0.5 * (models[2]["w"] - base["w"]), atol=1e-6)
     with pytest.raises(ValueError, match="vectors must be one of cumulative, increments"):
@@ -188,12 +261,13 @@ def test_a_run_evaluates_breadcrumbs_a_greedy_soup_and_slerp(run):
 def test_the_increments_of_a_run_sum_to_its_final_update_and_merge_back_to_its_final_model(run):
     weights = TaskWeights(run / "weights")
     start, models = weights.load(START), [weights.load(task_key(i)) for i in range(3)]
-    steps = task_vectors(start, models, increments=True)
-    (final,) = task_vectors(start, models[-1:])
+    keys = [k for k in start if start[k].is_floating_point()]
+    steps = {k: entry_vectors(start[k], [m[k] for m in models], increments=True) for k in keys}
+    final = {k: entry_vectors(start[k], [models[-1][k]])[0] for k in keys}
     assert max(v.abs().max().item() for v in final.values()) > 1e-3  # the run trained
     for k, v in final.items():
-        assert torch.allclose(sum(s[k] for s in steps), v, atol=1e-6)
-    assert max((final[k] - steps[0][k]).abs().max().item() for k in final) > 1e-3  # an increment is not the update
+        assert torch.allclose(sum(steps[k]), v, atol=1e-6)
+    assert max((final[k] - steps[k][0]).abs().max().item() for k in final) > 1e-3  # an increment is not the update
 
     from cl.cli.merge import main as merge_main
 

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from cl.merging.methods import Breadcrumbs, Dare, Lines, Slerp, Soup, TaskArithmetic, Ties, task_vectors
+from cl.merging.methods import Breadcrumbs, Dare, Lines, Slerp, Soup, TaskArithmetic, Ties
 from tests.helpers import QUICK, cl_run
 
 def _sd(**tensors) -> dict[str, torch.Tensor]:
@@ -95,7 +95,7 @@ def test_cl_merge_builds_a_drawing_merge_with_the_runs_seed():
 
 def test_task_vectors_need_the_same_parameters():
     with pytest.raises(ValueError, match="lacks 'b' of the base"):
-        task_vectors(_sd(a=[0.0], b=[0.0]), [_sd(a=[1.0])])
+        TaskArithmetic().merge(_sd(a=[0.0], b=[0.0]), [_sd(a=[1.0])])
 
 
 IDENTITY = ["merge=[task_arithmetic,lines]", "merge.task_arithmetic.scale=0", "merge.lines.alpha=1", "merge.lines.beta=0"]
@@ -118,7 +118,7 @@ def sweep(tmp_path_factory) -> Path:
 def test_a_run_evaluates_its_merges_and_cl_merge_and_cl_report_add_more(sweep):
     run = sweep / "0"
     res = json.loads((run / "results.json").read_text())
-    assert sorted(p.name for p in (run / "weights").iterdir()) == ["start.pt", "task000.pt", "task001.pt", "task002.pt"]
+    assert sorted(p.name for p in (run / "weights").iterdir()) == [f"{k}.safetensors" for k in ("start", "task000", "task001", "task002")]
     merges = {m["method"]: m for m in res["merges"]}
     # scale 0 is the stream's start (row 0); LiNeS at alpha 1, beta 0 is the final model (last row)
     assert merges["task_arithmetic"]["row"] == pytest.approx(res["R"][0], abs=1e-6)

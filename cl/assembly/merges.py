@@ -39,7 +39,7 @@ def check_run(folder: Path) -> dict:
     state = results.get("status", {}).get("state", "finished")
     if state != "finished":
         raise ConfigError(f"{folder} holds a run that {state}; merging needs a finished run")
-    if not (folder / "weights" / "start.pt").is_file():
+    if not TaskWeights(folder / "weights").path(START).is_file():
         raise ConfigError(f"{folder} kept no per-task weights: train with merge=... or checkpoint.task_weights=true")
     return results
 

@@ -5,29 +5,34 @@ A task vector is tau_t = theta_t - theta_0, the weights after task t minus those
 started from (after any base stage); with `vectors="increments"` it is theta_t - theta_{t-1},
 what task t alone changed (theta_{-1}: the start). Each method combines the task vectors into
 one update and returns theta_0 + update. Only floating-point tensors are merged; any other entry
-of the state dict is the base's. The elementwise steps (sign election, disjoint mean, random drop
-with rescaling) are peft's `peft.utils.merge_utils`; TIES's trimming is written here because
-the paper keeps the top-k% of each task vector over all its parameters, while peft trims each
-tensor on its own.
+of the state dict is the base's. The elementwise steps (sign election, disjoint mean) are peft's
+`peft.utils.merge_utils`; TIES's trimming is written here because the paper keeps the top-k% of
+each task vector over all its parameters, while peft trims each tensor on its own.
+
+Merges go entry by entry: the state dicts may be lazy mappings (cl.core.state_files.StateFile)
+that read a tensor when asked, so a merge of T models holds the merged model, one entry of each
+model, and at most one flattened task vector (TIES's threshold), never T models at once.
 """
 from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Callable
 
 import torch
-from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge, prune
+from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge
 
-StateDict = dict[str, torch.Tensor]
+StateDict = Mapping[str, torch.Tensor]  # a dict, or a StateFile read entry by entry
 Score = Callable[[StateDict], float]  # a merged model's validation accuracy (cl.merging.evaluate)
 VECTORS = ("cumulative", "increments")
+CHUNK = 1 << 22  # entries an elementwise merge combines at once (16 MB in float32): rows of a large tensor
 
 
 def merged_keys(base: StateDict, models: list[StateDict]) -> list[str]:
     """The base's floating-point entries, which every model must have."""
-    keys = [k for k, v in base.items() if v.is_floating_point()]
+    keys = [k for k in base if base[k].is_floating_point()]
     for model in models:
         missing = [k for k in keys if k not in model]
         if missing:
@@ -35,18 +40,13 @@ def merged_keys(base: StateDict, models: list[StateDict]) -> list[str]:
     return keys
 
 
-def task_vectors(base: StateDict, models: list[StateDict], increments: bool = False) -> list[StateDict]:
-    """theta_t - theta_0 for every floating-point entry of the base; with `increments`,
-    theta_t - theta_{t-1} (the first model's from the base), which sum to the last model's
-    theta_T - theta_0."""
-    keys = merged_keys(base, models)
-    previous = [base, *models[:-1]] if increments else [base] * len(models)
-    return [{k: model[k].float() - before[k].float() for k in keys} for model, before in zip(models, previous)]
-
-
-def add_update(base: StateDict, update: StateDict) -> StateDict:
-    """theta_0 + update, in the base's dtypes; entries without an update are the base's."""
-    return {k: (v.float() + update[k]).to(v.dtype) if k in update else v for k, v in base.items()}
+def entry_vectors(start: torch.Tensor, weights: list[torch.Tensor], increments: bool = False) -> list[torch.Tensor]:
+    """One entry's task vectors from its value at the start and in each model: theta_t - theta_0;
+    with `increments`, theta_t - theta_{t-1} (the first from the start), which sum to
+    theta_T - theta_0. In float32."""
+    weights = [w.float() for w in weights]
+    before = [start.float(), *weights[:-1]] if increments else [start.float()] * len(weights)
+    return [w - b for w, b in zip(weights, before)]
 
 
 def _check_fraction(name: str, value: float) -> None:
@@ -68,12 +68,17 @@ class MergeMethod:
     vectors: str = field(default="cumulative", kw_only=True)
     name = ""
     models = "all"
+    elementwise = True  # `combine` treats every entry of a tensor on its own: large tensors go by rows
 
     def __post_init__(self) -> None:
         _check_choice(f"{self.name}.vectors", self.vectors, VECTORS)
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        """The update of entry `key` from its task vectors (one per model merged)."""
         raise NotImplementedError
+
+    def prepare(self, base: StateDict, models: list[StateDict], keys: list[str]) -> None:
+        """A first pass over the task vectors, for a method that needs one before combining."""
 
     def settings(self) -> dict:
         return asdict(self)
@@ -97,15 +102,39 @@ class MergeMethod:
         """What the last merge chose, for results.json (empty: nothing to record)."""
         return {}
 
-    def task_vectors(self, base: StateDict, models: list[StateDict]) -> list[StateDict]:
-        if not models:
-            raise ValueError(f"{self.name}: no model to merge")
-        return task_vectors(base, models, increments=self.vectors == "increments")
+    def vector(self, base: StateDict, models: list[StateDict], key: str, t: int) -> torch.Tensor:
+        """Task vector t's entry `key`."""
+        before = models[t - 1][key] if self.vectors == "increments" and t else base[key]
+        return models[t][key].float() - before.float()
 
     def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None) -> StateDict:
         """theta_0 + the update of `models`' task vectors; `score` is for methods that compare
         candidates on validation data (scored_examples > 0)."""
-        return add_update(base, self.update(self.task_vectors(base, models)))
+        if not models:
+            raise ValueError(f"{self.name}: no model to merge")
+        keys = merged_keys(base, models)
+        self.prepare(base, models, keys)
+        return self.assemble(base, models, keys, list(range(len(models))))
+
+    def assemble(self, base: StateDict, models: list[StateDict], keys: list[str], chosen: list[int]) -> dict:
+        """theta_0 + the update of the task vectors of `chosen` (indices into `models`), entry by
+        entry, in the base's dtypes; entries outside `keys` (not floating-point) are the base's."""
+        merged, floating = {}, set(keys)
+        for k in base:
+            start = base[k]
+            merged[k] = self.merged_entry(k, start, [m[k] for m in models], chosen) if k in floating else start
+        return merged
+
+    def merged_entry(self, key: str, start: torch.Tensor, weights: list[torch.Tensor], chosen: list[int]) -> torch.Tensor:
+        """One entry merged, by blocks of rows of at most CHUNK entries where `elementwise`."""
+        rows = start.shape[0] if start.dim() else 1
+        step = max(1, CHUNK // max(1, start[0].numel())) if self.elementwise and start.dim() else rows
+        merged = torch.empty_like(start)
+        for i in range(0, rows, step):
+            part = slice(i, i + step) if start.dim() else ...
+            vectors = entry_vectors(start[part], [w[part] for w in weights], self.vectors == "increments")
+            merged[part] = start[part].float() + self.combine(key, [vectors[c] for c in chosen])
+        return merged
 
 
 @dataclass
@@ -115,8 +144,8 @@ class TaskArithmetic(MergeMethod):
     scale: float = 0.3
     name = "task_arithmetic"
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        return {k: self.scale * sum(v[k] for v in vectors) for k in vectors[0]}
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return self.scale * sum(vectors)
 
 
 @dataclass
@@ -133,21 +162,27 @@ class Ties(MergeMethod):
         super().__post_init__()
         _check_fraction("ties.density", self.density)
 
-    def threshold(self, vector: StateDict) -> float:
-        """The magnitude of the k-th largest entry of one task vector, k = density x its size:
-        entries at least this large are kept (ties at the threshold are all kept)."""
-        magnitudes = torch.cat([t.abs().flatten() for t in vector.values()])
+    def threshold(self, base: StateDict, models: list[StateDict], keys: list[str], t: int) -> float:
+        """The magnitude of the k-th largest entry of task vector t, k = density x its size:
+        entries at least this large are kept (ties at the threshold are all kept). Its
+        magnitudes go into one flat buffer, partially sorted in place."""
+        sizes = [base[k].numel() for k in keys]
+        magnitudes, offset = torch.empty(sum(sizes)), 0
+        for key, size in zip(keys, sizes):
+            magnitudes[offset : offset + size] = self.vector(base, models, key, t).abs().flatten()
+            offset += size
         k = max(1, round(self.density * magnitudes.numel()))
-        return float(torch.kthvalue(magnitudes, magnitudes.numel() - k + 1).values)
+        flat = magnitudes.numpy()
+        flat.partition(flat.size - k)  # the (size - k)-th smallest lands at its sorted place
+        return float(flat[flat.size - k])
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        thresholds = [self.threshold(v) for v in vectors]
-        out = {}
-        for k in vectors[0]:
-            trimmed = torch.stack([torch.where(v[k].abs() >= t, v[k], 0.0) for v, t in zip(vectors, thresholds)])
-            agree = calculate_majority_sign_mask(trimmed, method="total")
-            out[k] = self.scale * disjoint_merge(trimmed, agree)
-        return out
+    def prepare(self, base: StateDict, models: list[StateDict], keys: list[str]) -> None:
+        self.thresholds = [self.threshold(base, models, keys, t) for t in range(len(models))]
+
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        trimmed = torch.stack([torch.where(v.abs() >= t, v, 0.0) for v, t in zip(vectors, self.thresholds)])
+        agree = calculate_majority_sign_mask(trimmed, method="total")
+        return self.scale * disjoint_merge(trimmed, agree)
 
 
 @dataclass
@@ -165,11 +200,24 @@ class Dare(MergeMethod):
         super().__post_init__()
         _check_fraction("dare.density", self.density)
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        with torch.random.fork_rng(devices=[]):  # peft draws from the global generator
-            torch.manual_seed(self.seed)
-            dropped = [{k: prune(t, self.density, "random", rescale=True) for k, t in v.items()} for v in vectors]
-        return {k: self.scale * sum(v[k] for v in dropped) for k in vectors[0]}
+    def prepare(self, base: StateDict, models: list[StateDict], keys: list[str]) -> None:
+        """One generator per task vector, in the state it reaches when the vectors are drawn one
+        after the other from `seed`, each entry in order (so the drop does not depend on
+        merging entry by entry): the draws of the vectors before it are made and discarded."""
+        generator, self.generators = torch.Generator().manual_seed(self.seed), []
+        shapes = [base[k].shape for k in keys] if self.density < 1 else []  # density 1 draws nothing
+        for t in range(len(models)):
+            self.generators.append(torch.Generator().set_state(generator.get_state()))
+            for shape in shapes if t < len(models) - 1 else []:
+                torch.bernoulli(torch.full(shape, self.density), generator=generator)
+
+    def drop(self, vector: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        if self.density >= 1:
+            return vector
+        return vector * torch.bernoulli(torch.full_like(vector, self.density), generator=generator) / self.density
+
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return self.scale * sum(self.drop(v, g) for v, g in zip(vectors, self.generators))
 
 
 @dataclass
@@ -204,9 +252,11 @@ class Lines(MergeMethod):
         depth = {n: i / last if last else 1.0 for n, i in blocks.items()}  # (l-1)/(L-1); one block: 1
         return {n: self.alpha + self.beta * depth[n] if n in depth else self.alpha for n in names}
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        scales = self.scales(list(vectors[0]))
-        return {k: scales[k] * sum(v[k] for v in vectors) for k in vectors[0]}
+    def prepare(self, base: StateDict, models: list[StateDict], keys: list[str]) -> None:
+        self.factors = self.scales(keys)
+
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return self.factors[key] * sum(vectors)
 
 
 @dataclass
@@ -219,6 +269,7 @@ class Breadcrumbs(MergeMethod):
     gamma: float = 0.006
     scale: float = 0.3
     name = "breadcrumbs"
+    elementwise = False  # ranks each tensor's magnitudes whole
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -237,8 +288,8 @@ class Breadcrumbs(MergeMethod):
         keep[ranked[top : top + kept]] = True
         return torch.where(keep.view_as(tensor), tensor, 0.0)
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        return {k: self.scale * sum(self.mask(v[k]) for v in vectors) for k in vectors[0]}
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return self.scale * sum(self.mask(v) for v in vectors)
 
 
 @dataclass
@@ -265,21 +316,23 @@ class Soup(MergeMethod):
     def details(self) -> dict:
         return self._details
 
-    def update(self, vectors: list[StateDict]) -> StateDict:
-        return {k: sum(v[k] for v in vectors) / len(vectors) for k in vectors[0]}
+    def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
+        return sum(vectors) / len(vectors)
 
     def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None) -> StateDict:
-        vectors = self.task_vectors(base, models)
         if self.mode == "uniform":
-            return add_update(base, self.update(vectors))
+            return super().merge(base, models)
         if score is None:
             raise ValueError("soup(mode=greedy) ranks the models by validation accuracy: merge needs `score`")
+        if not models:
+            raise ValueError(f"{self.name}: no model to merge")
+        keys = merged_keys(base, models)
 
         def soup(chosen: list[int]) -> StateDict:
-            return add_update(base, self.update([vectors[i] for i in chosen]))
+            return self.assemble(base, models, keys, chosen)
 
-        alone = [score(soup([i])) for i in range(len(vectors))]
-        order = sorted(range(len(vectors)), key=lambda i: -alone[i])  # stable: equal scores keep task order
+        alone = [score(soup([i])) for i in range(len(models))]
+        order = sorted(range(len(models)), key=lambda i: -alone[i])  # stable: equal scores keep task order
         ingredients, best = order[:1], alone[order[0]]
         for i in order[1:]:
             candidate = score(soup([*ingredients, i]))
@@ -330,7 +383,7 @@ class Slerp(MergeMethod):
             raise ValueError(f"slerp(models={self.models}) interpolates two models, got {len(ends)}: use models=final "
                              "(the start and the final model) or merge two single-task runs")  # fmt: skip
         keys, (a, b) = set(merged_keys(base, models)), ends
-        return {k: slerp(a[k], b[k], self.t) if k in keys else v for k, v in base.items()}
+        return {k: slerp(a[k], b[k], self.t) if k in keys else base[k] for k in base}
 
 
 METHODS = {m.name: m for m in (TaskArithmetic, Ties, Dare, Lines, Breadcrumbs, Soup, Slerp)}

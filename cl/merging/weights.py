@@ -1,15 +1,18 @@
-"""Per-task weights of a run, kept for merging: `<run folder>/weights/start.pt` (the weights the
-stream started from, after any base stage) and `task<i>.pt` (after task i), each a state dict
-written under a temporary name and renamed. Unlike checkpoints (the newest `keep` only), none
-is removed. As an observer of the run (cl.core.events) it saves them as they come."""
+"""Per-task weights of a run, kept for merging: `<run folder>/weights/start.safetensors` (the
+weights the stream started from, after any base stage) and `task<i>.safetensors` (after task i),
+each written whole under a temporary name (cl.core.state_files). Unlike checkpoints (the newest
+`keep` only), none is removed. As an observer of the run (cl.core.events) it saves them as they
+come; `load` reads one lazily, a tensor at a time, so a merge holds only what it combines.
+Folders written before these files were safetensors hold `<key>.pt` files, read whole."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import torch
 
 from cl.core.events import Observer
-from cl.core.files import atomic_path
+from cl.core.state_files import StateFile, save_state
 
 START = "start"
 
@@ -23,12 +26,12 @@ class TaskWeights(Observer):
         self.folder = Path(folder)
 
     def path(self, key: str) -> Path:
-        return self.folder / f"{key}.pt"
+        """The file of `key`: its safetensors file, or the `.pt` file an older run wrote."""
+        legacy = self.folder / f"{key}.pt"
+        return legacy if legacy.is_file() else self.folder / f"{key}.safetensors"
 
-    def save(self, key: str, state_dict: dict[str, torch.Tensor]) -> None:
-        self.folder.mkdir(parents=True, exist_ok=True)
-        with atomic_path(self.path(key)) as tmp:
-            torch.save({k: v.detach().cpu() for k, v in state_dict.items()}, tmp)
+    def save(self, key: str, state_dict: Mapping[str, torch.Tensor]) -> None:
+        save_state(self.folder / f"{key}.safetensors", state_dict)
 
     def on_stream_start(self, model) -> None:
         self.save(START, model.state_dict())
@@ -36,8 +39,11 @@ class TaskWeights(Observer):
     def on_task_end(self, index: int, name: str, model) -> None:
         self.save(task_key(index), model.state_dict())
 
-    def load(self, key: str) -> dict[str, torch.Tensor]:
-        return torch.load(self.path(key), map_location="cpu", weights_only=True)
+    def load(self, key: str) -> Mapping[str, torch.Tensor]:
+        path = self.path(key)
+        if path.suffix == ".pt":
+            return torch.load(path, map_location="cpu", weights_only=True)
+        return StateFile(path)
 
     def missing(self, n_tasks: int) -> list[str]:
         """The files a merge over `n_tasks` trained tasks needs and this folder lacks."""
