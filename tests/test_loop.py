@@ -190,3 +190,28 @@ def test_agem_projects_the_accumulated_gradient_once_per_step():
     assert calls_one == calls_two == 12  # the second task's steps: one reference each
     assert projected == projected_two > 0  # conflicts were projected, the same ones
     assert (one - two).abs().max() < 1e-4  # float sums aside, after 24 steps at a high rate
+
+
+def test_a_tasks_optimizer_and_last_gradients_are_freed_once_its_fit_ends(tiny):
+    """Evaluation, merges and the next task run without the last fit's AdamW moments and
+    gradients: the optimizer is gone (no garbage collection needed) and no parameter has a grad."""
+    import weakref
+
+    optimizers = []
+
+    class Watch(Strategy):
+        def after_task(self, module, index, task):
+            optimizers.append(weakref.ref(module.trainer.optimizers[0]) if module.trainer.optimizers else None)
+            assert all(p.grad is None for p in module.model.parameters())
+
+    loop, _ = _loop(tiny, steps=3, strategies=[Watch()])
+    made = []
+    original = loop.module.configure_optimizers
+    loop.module.configure_optimizers = lambda: made.append(original()) or made[-1]
+    loop.run()
+    assert optimizers == [None, None] and len(made) == 2
+    held = [weakref.ref(o) for o in made]
+    made.clear()
+    assert [ref() for ref in held] == [None, None]
+    assert all(p.grad is None for p in loop.module.model.parameters())
+    assert loop.module.cost["optimizer_state_bytes"] > 0  # measured before the release
