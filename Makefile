@@ -14,8 +14,12 @@ $(STAMP): pyproject.toml scripts/setup_env.py scripts/uv-overrides.txt
 	$(PYTHON) scripts/setup_env.py $(VENV)
 	touch $(STAMP)
 
+# PYTHONDONTWRITEBYTECODE emptied: the modules a command imports are compiled once, on first import
+# (the set-up compiles none; scripts/setup_env.py says why).
+PY_ENV := PYTHONDONTWRITEBYTECODE=
+
 run: $(STAMP)
-	$(BIN)/cl-run $(ARGS)
+	$(PY_ENV) $(BIN)/cl-run $(ARGS)
 
 # The suite runs in TEST_WORKERS processes (pytest-xdist), one thread each: most tests are
 # single-threaded runs, and two torch processes with two threads each on two cores slow each
@@ -24,7 +28,7 @@ run: $(STAMP)
 # at a time. (--dist loadgroup and xdist_group marks do not group with pytest 9.2 and
 # pytest-xdist 3.8.)
 TEST_WORKERS ?= 2
-TEST_ENV := HF_HUB_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREADS=1
+TEST_ENV := $(PY_ENV) HF_HUB_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREADS=1
 
 test: $(STAMP)
 	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(ARGS)
@@ -43,7 +47,7 @@ docs-serve: $(STAMP)
 # figures and write nothing into the checkout. Long: the strategy table alone runs 42 cl-runs.
 benchmarks: $(STAMP)
 	for b in $(filter-out common __init__,$(basename $(notdir $(wildcard benchmarks/*.py)))); do \
-		HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m benchmarks.$$b || exit 1; done
+		$(PY_ENV) HF_HUB_OFFLINE=1 WANDB_MODE=offline $(BIN)/python -m benchmarks.$$b || exit 1; done
 
 clean:
 	rm -rf outputs multirun .cache

@@ -1,6 +1,8 @@
 """Causal language models: examples are (prompt, answer) strings, the targets their answer tokens."""
 from __future__ import annotations
 
+import inspect
+
 import torch
 import torch.nn.functional as F
 
@@ -11,12 +13,33 @@ from cl.streams.task import Example, Task
 
 
 def answer_positions(labels: torch.Tensor) -> torch.Tensor:
-    """Mask over logits[:, :-1]: positions whose next token is an answer token."""
+    """Mask over logits[:, :-1]: positions whose next token is an answer token. `labels` cover
+    the positions of the logits (`aligned`)."""
     return labels[:, 1:] != IGNORE
+
+
+def aligned(labels: torch.Tensor, logits: torch.Tensor) -> torch.Tensor:
+    """The labels of the positions `logits` cover: logits of the last k positions (`forward`)
+    take the last k labels."""
+    return labels[:, labels.shape[1] - logits.shape[1] :]
+
+
+def first_answer_position(labels: torch.Tensor) -> int:
+    """The first position that predicts an answer token in any row (0 when none does)."""
+    columns = answer_positions(labels).any(0).nonzero()
+    return int(columns[0]) if len(columns) else 0
+
+
+def keeps_logits(model) -> bool:
+    """Whether the model's forward takes `logits_to_keep` (transformers' causal language
+    models; through peft's wrapper, its base model's)."""
+    base = model.get_base_model() if hasattr(model, "get_base_model") else model
+    return "logits_to_keep" in inspect.signature(base.forward).parameters
 
 
 def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
     """Mean cross-entropy of each labelled token given its prefix (prompt and pads are ignored)."""
+    labels = aligned(labels, logits)
     return F.cross_entropy(logits[:, :-1].flatten(0, 1).float(), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 
@@ -45,12 +68,20 @@ class LanguageFamily:
 
     @staticmethod
     def forward(model, batch: dict) -> torch.Tensor:
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        """Logits from the first position that predicts an answer token (in any row) to the end:
+        the positions before it feed no loss, and the full-vocabulary logits of a long prompt are
+        the largest tensors of a step (through `logits_to_keep` where the model takes it; the
+        whole sequence otherwise). `rows` and `loss` align the labels to what comes back."""
+        extra = {}
+        if "labels" in batch and keeps_logits(model):
+            extra["logits_to_keep"] = batch["input_ids"].shape[1] - first_answer_position(batch["labels"])
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).logits
 
     @staticmethod
     def rows(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        mask = answer_positions(batch["labels"])
-        return logits[:, :-1][mask], batch["labels"][:, 1:][mask], mask.nonzero()[:, 0]
+        labels = aligned(batch["labels"], logits)
+        mask = answer_positions(labels)
+        return logits[:, :-1][mask], labels[:, 1:][mask], mask.nonzero()[:, 0]
 
     @staticmethod
     def loss(logits: torch.Tensor, batch: dict) -> torch.Tensor:
