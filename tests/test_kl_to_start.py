@@ -19,11 +19,11 @@ from tests.test_loop import make_trainer
 SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
 
 
-def kl_loop(steps: int, prompts: int = 12, optimizer=partial(torch.optim.AdamW, lr=1e-2)):
+def kl_loop(steps: int, prompts: int = 12, optimizer=partial(torch.optim.AdamW, lr=1e-2), spill=None):
     model, tok = tiny_llama(**SIZES)
     tasks = [make_task(n, n, n_train=200, n_eval=20, min_len=2, max_len=4) for n in ("reverse", "shift")]
     module = ContinualModule(model.train(), tok, SFT(), [], optimizer)
-    kl = KLToStart(prompts, seed=0, batch_size=5)
+    kl = KLToStart(prompts, seed=0, batch_size=5, spill=spill)
     return ContinualLoop(module, Stream(tasks), make_trainer, TrainingPlan(steps, 16, 64, seed=0), kl=kl)
 
 
@@ -64,6 +64,22 @@ def test_kl_is_zero_at_row_0_grows_with_training_and_equals_a_direct_computation
     task, module = loop.stream.tasks[1], loop.module
     f, r = direct_kl(start, module.model, module.tokenizer, module.encoder, task, loop.kl.sample(task))
     assert forward[2] == pytest.approx(f, rel=1e-4) and reverse[2] == pytest.approx(r, rel=1e-4)
+
+
+def test_a_start_spilled_to_a_file_measures_the_same_and_holds_no_weights_between_measurements(tmp_path):
+    held, spilled = kl_loop(steps=20), kl_loop(steps=20, spill=tmp_path / "kl_start.safetensors")
+    held.run()
+    spilled.run()
+    assert spilled.general_columns() == held.general_columns() and spilled.general_columns()["kl_start"][1] > 0
+    assert all(p.numel() == 0 for p in spilled.kl.start.parameters())  # not beside training, nor after it
+    assert spilled.kl.state_dict()["start"] == {"file": "kl_start.safetensors"}  # checkpoints name the file
+    again = KLToStart(12, seed=0, batch_size=5, spill=tmp_path / "kl_start.safetensors")  # a resumed run
+    again.load_state_dict(spilled.kl.state_dict(), kl_loop(steps=0).module.model)
+    with again.start_model(torch.device("cpu")) as start, held.kl.start_model(torch.device("cpu")) as reference:
+        assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), reference.state_dict().values()))
+    (tmp_path / "kl_start.safetensors").unlink()  # gone: the run goes on without the KL
+    again.load_state_dict(spilled.kl.state_dict(), kl_loop(steps=0).module.model)
+    assert again.start is None and again.rows == []
 
 
 def test_kl_grows_with_the_steps_trained():

@@ -193,6 +193,12 @@ def test_a_merge_of_lazy_state_dicts_holds_one_entry_of_each_model_at_a_time(met
     merged = method.merge(_Counted(base), [_Counted(m) for m in models], score=lambda s: -float(s["e0"].abs().sum()))
     assert all(torch.equal(merged[k], expected[k]) for k in base)
     assert _Counted.alive == 0 and 5 <= _Counted.peak <= 6  # the start's and 4 models' entry (eagerly: 40 tensors)
+    target = {k: torch.zeros_like(v) for k, v in base.items()}  # a model's state_dict(): its weights' tensors
+    storage = {k: v.data_ptr() for k, v in target.items()}
+    into = method.merge(base, models, score=lambda s: -float(s["e0"].abs().sum()), into=target)
+    assert into is target and all(target[k].data_ptr() == storage[k] and torch.equal(target[k], expected[k]) for k in base)
+    with pytest.raises(ValueError, match="the model merged into does not have the merged entries .differs at 'e7'"):
+        method.merge(base, models, score=lambda s: 0.0, into={k: v for k, v in target.items() if k != "e7"})
 
 
 @pytest.mark.parametrize("method", [TaskArithmetic(), Ties(density=0.3), Dare(density=0.5, vectors="increments"),

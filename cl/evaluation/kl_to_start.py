@@ -13,19 +13,26 @@ KL(current || start) = sum_v p log(p / p0). Each figure is the mean over the ans
 prompts (per-token KL, exact over the vocabulary, along the current model's own completions).
 A classifier compares its class distributions on the training inputs themselves.
 
-The start is a frozen copy of the whole model taken before row 0 (after any base stage); it is
-saved with every checkpoint, so a resumed run measures against the same weights.
+The start is a frozen copy of the whole model taken before row 0 (after any base stage). With a
+`spill` file (a run written by one process: the run folder's `kl_start.safetensors`), its weights
+are written there once and read back for each measurement, so that they do not sit beside
+training (0.5 GB for SmolLM2-135M in fp32); checkpoints name the file. Otherwise they are held
+in memory and saved with every checkpoint. Either way a resumed run measures against the same
+weights.
 """
 from __future__ import annotations
 
 import logging
 import random
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Callable
 
 import torch
 import torch.nn.functional as F
 
 from cl.core.seeding import task_seed
+from cl.core.state_files import StateFile, save_state
 from cl.models.frozen import dropout_off, frozen_copy
 from cl.streams.encoding import to_device
 
@@ -35,16 +42,40 @@ COLUMNS = ("kl_start", "kl_start_reverse")  # results.json `general`, per row; t
 
 
 class KLToStart:
-    """`prompts` training examples per task (drawn with `seed`), scored `batch_size` at a time."""
+    """`prompts` training examples per task (drawn with `seed`), scored `batch_size` at a time;
+    the start's weights in the file `spill` between measurements (None: in memory)."""
 
-    def __init__(self, prompts: int, seed: int, batch_size: int = 16) -> None:
-        self.prompts, self.seed, self.batch_size = prompts, seed, batch_size
-        self.start: torch.nn.Module | None = None
+    def __init__(self, prompts: int, seed: int, batch_size: int = 16, spill: Path | None = None) -> None:
+        self.prompts, self.seed, self.batch_size, self.spill = prompts, seed, batch_size, spill
+        self.start: torch.nn.Module | None = None  # with `spill`, its parameters empty between measurements
         self.rows: list[tuple[float, float]] = []  # per row of R: (forward, reverse)
 
     def take_start(self, model: torch.nn.Module) -> None:
         """Freeze a copy of `model` as the start (before row 0)."""
         self.start = frozen_copy(model)
+        if self.spill is not None:
+            save_state(self.spill, self.start.state_dict())
+            self._release()
+
+    def _release(self) -> None:
+        """Empties the start's parameters (their values are in `spill`); its buffers stay."""
+        for p in self.start.parameters():
+            p.data = torch.empty(0, dtype=p.dtype)
+
+    @contextmanager
+    def start_model(self, device: torch.device):
+        """The start with its weights, on `device`: read back from `spill` for the block."""
+        if self.spill is None:
+            yield self.start.to(device)
+            return
+        saved = StateFile(self.spill)
+        try:
+            self.start.to(device)
+            for name, p in self.start.named_parameters():
+                p.data = saved[name].to(device)
+            yield self.start
+        finally:
+            self._release()
 
     def sample(self, task) -> list:
         """The task's training examples the KL is measured on, the same at every call."""
@@ -57,11 +88,10 @@ class KLToStart:
         `index`'s sampled training prompts, answered by the current model; appended to `rows`."""
         model, family = module.model, module.family
         device = next(model.parameters()).device
-        start = self.start.to(device)
         items = family.own_answers(model, task, self.sample(task), index, around)
         forward = reverse = 0.0
         count = 0
-        with dropout_off(model):
+        with dropout_off(model), self.start_model(device) as start:
             for first in range(0, len(items), self.batch_size):
                 batch = to_device(family.collate(items[first : first + self.batch_size]), device)
                 with around(batch):
@@ -80,16 +110,29 @@ class KLToStart:
         return {COLUMNS[0]: [f for f, _ in kept], COLUMNS[1]: [r for _, r in kept]}
 
     def state_dict(self) -> dict:
-        return {"rows": list(self.rows), "start": self.start.state_dict() if self.start is not None else None}
+        """The rows and the start: its weights, or the name of its spill file."""
+        start = None
+        if self.start is not None:
+            start = {"file": self.spill.name} if self.spill is not None else self.start.state_dict()
+        return {"rows": list(self.rows), "start": start}
 
     def load_state_dict(self, state: dict | None, model: torch.nn.Module) -> None:
         """Restore `state_dict()` onto a copy of `model` as built (the start's structure, before a
-        checkpoint's adapters are restored). A checkpoint written without it leaves the KL unmeasured."""
-        if state is None or state["start"] is None:
-            log.warning("the checkpoint holds no start model for the KL to the start (written before it was "
-                        "measured): the run continues without it")  # fmt: skip
+        checkpoint's adapters are restored). A checkpoint written without the start, or naming a
+        spill file that is not there, leaves the KL unmeasured."""
+        start = state["start"] if state is not None else None
+        spilled = isinstance(start, dict) and set(start) == {"file"}
+        if start is None or (spilled and (self.spill is None or not self.spill.is_file())):
+            log.warning("the checkpoint's run has no start model for the KL to the start (written before it was "
+                        "measured, or its kl_start.safetensors is gone): the run continues without it")  # fmt: skip
             self.start, self.rows = None, []
             return
         self.start = frozen_copy(model)
-        self.start.load_state_dict(state["start"])
+        if spilled:
+            self._release()
+        else:
+            self.start.load_state_dict(start)
+            if self.spill is not None:  # a checkpoint that held the weights: spilled from now on
+                save_state(self.spill, self.start.state_dict())
+                self._release()
         self.rows = [tuple(r) for r in state["rows"]]

@@ -41,7 +41,7 @@ def validation_score(loop, examples: int) -> Score:
     trainer = loop.make_trainer(enable_progress_bar=False, use_distributed_sampler=False)
     loaders = [ev.loader(loop.plan.eval_batch_size, trainer.global_rank, trainer.world_size) for ev in evaluators]
 
-    def score(state_dict: StateDict) -> float:
+    def score(state_dict: StateDict) -> float:  # a merge into the model loads onto itself: a copy in place
         loop.module.model.load_state_dict(state_dict)
         loop.module.evaluators = evaluators
         trainer.validate(loop.module, dataloaders=loaders, verbose=False)
@@ -64,7 +64,7 @@ def evaluate_merges(loop, methods: dict[str, MergeMethod], weights: TaskWeights)
         start = time.perf_counter()
         chosen = [task_key(i) for i in range(n)] if method.models == "all" else [task_key(n - 1)]
         score = validation_score(loop, method.scored_examples()) if method.scored_examples() else None
-        loop.module.model.load_state_dict(method.merge(base, [weights.load(k) for k in chosen], score))
+        method.merge(base, [weights.load(k) for k in chosen], score, into=loop.module.model.state_dict())
         row, ppl = loop.score()
         records.append({
             "key": key, "method": method.name, "label": method.label(), "settings": method.settings(),
@@ -74,5 +74,5 @@ def evaluate_merges(loop, methods: dict[str, MergeMethod], weights: TaskWeights)
             "seconds": round(time.perf_counter() - start, 2),
         })  # fmt: skip
         log.info("merge %s: ACC %.3f", method.label(), records[-1]["metrics"]["acc"])
-    loop.module.model.load_state_dict(weights.load(task_key(n - 1)))
+    weights.restore(task_key(n - 1), loop.module.model)
     return records

@@ -40,6 +40,16 @@ def merged_keys(base: StateDict, models: list[StateDict]) -> list[str]:
     return keys
 
 
+def receiver(base: StateDict, into: StateDict | None) -> StateDict:
+    """Where a merge's entries go: a new dict, or `into` (which must have the base's entries)."""
+    if into is None:
+        return {}
+    if set(into.keys()) != set(base.keys()):
+        different = sorted(set(into.keys()) ^ set(base.keys()))
+        raise ValueError(f"the model merged into does not have the merged entries (differs at '{different[0]}')")
+    return into
+
+
 def entry_vectors(start: torch.Tensor, weights: list[torch.Tensor], increments: bool = False) -> list[torch.Tensor]:
     """One entry's task vectors from its value at the start and in each model: theta_t - theta_0;
     with `increments`, theta_t - theta_{t-1} (the first from the start), which sum to
@@ -107,29 +117,41 @@ class MergeMethod:
         before = models[t - 1][key] if self.vectors == "increments" and t else base[key]
         return models[t][key].float() - before.float()
 
-    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None) -> StateDict:
+    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None,
+              into: StateDict | None = None) -> StateDict:  # fmt: skip
         """theta_0 + the update of `models`' task vectors; `score` is for methods that compare
-        candidates on validation data (scored_examples > 0)."""
+        candidates on validation data (scored_examples > 0). With `into` (a model's
+        `state_dict()`, whose tensors are its weights) the merged values are written into its
+        tensors, entry by entry, and it is returned: no second model is held beside it."""
         if not models:
             raise ValueError(f"{self.name}: no model to merge")
         keys = merged_keys(base, models)
         self.prepare(base, models, keys)
-        return self.assemble(base, models, keys, list(range(len(models))))
+        return self.assemble(base, models, keys, list(range(len(models))), into)
 
-    def assemble(self, base: StateDict, models: list[StateDict], keys: list[str], chosen: list[int]) -> dict:
+    def assemble(self, base: StateDict, models: list[StateDict], keys: list[str], chosen: list[int],
+                 into: StateDict | None = None) -> StateDict:  # fmt: skip
         """theta_0 + the update of the task vectors of `chosen` (indices into `models`), entry by
-        entry, in the base's dtypes; entries outside `keys` (not floating-point) are the base's."""
-        merged, floating = {}, set(keys)
+        entry, in the base's dtypes (into `into`'s tensors if given); entries outside `keys` (not
+        floating-point) are the base's."""
+        merged, floating = receiver(base, into), set(keys)
         for k in base:
             start = base[k]
-            merged[k] = self.merged_entry(k, start, [m[k] for m in models], chosen) if k in floating else start
+            if k in floating:
+                merged[k] = self.merged_entry(k, start, [m[k] for m in models], chosen, None if into is None else into[k])
+            elif into is None:
+                merged[k] = start
+            else:
+                into[k].copy_(start)
         return merged
 
-    def merged_entry(self, key: str, start: torch.Tensor, weights: list[torch.Tensor], chosen: list[int]) -> torch.Tensor:
-        """One entry merged, by blocks of rows of at most CHUNK entries where `elementwise`."""
+    def merged_entry(self, key: str, start: torch.Tensor, weights: list[torch.Tensor], chosen: list[int],
+                     out: torch.Tensor | None = None) -> torch.Tensor:  # fmt: skip
+        """One entry merged (into `out` if given), by blocks of rows of at most CHUNK entries
+        where `elementwise`."""
         rows = start.shape[0] if start.dim() else 1
         step = max(1, CHUNK // max(1, start[0].numel())) if self.elementwise and start.dim() else rows
-        merged = torch.empty_like(start)
+        merged = torch.empty_like(start) if out is None else out
         for i in range(0, rows, step):
             part = slice(i, i + step) if start.dim() else ...
             vectors = entry_vectors(start[part], [w[part] for w in weights], self.vectors == "increments")
@@ -319,9 +341,10 @@ class Soup(MergeMethod):
     def combine(self, key: str, vectors: list[torch.Tensor]) -> torch.Tensor:
         return sum(vectors) / len(vectors)
 
-    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None) -> StateDict:
+    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None,
+              into: StateDict | None = None) -> StateDict:  # fmt: skip
         if self.mode == "uniform":
-            return super().merge(base, models)
+            return super().merge(base, models, into=into)
         if score is None:
             raise ValueError("soup(mode=greedy) ranks the models by validation accuracy: merge needs `score`")
         if not models:
@@ -329,7 +352,7 @@ class Soup(MergeMethod):
         keys = merged_keys(base, models)
 
         def soup(chosen: list[int]) -> StateDict:
-            return self.assemble(base, models, keys, chosen)
+            return self.assemble(base, models, keys, chosen, into)
 
         alone = [score(soup([i])) for i in range(len(models))]
         order = sorted(range(len(models)), key=lambda i: -alone[i])  # stable: equal scores keep task order
@@ -377,13 +400,20 @@ class Slerp(MergeMethod):
         if self.vectors != "cumulative":
             raise ValueError("slerp interpolates two models' weights, not task vectors: it takes no vectors=increments")
 
-    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None) -> StateDict:
+    def merge(self, base: StateDict, models: list[StateDict], score: Score | None = None,
+              into: StateDict | None = None) -> StateDict:  # fmt: skip
         ends = [base, *models] if self.models == "final" else models
         if len(ends) != 2:
             raise ValueError(f"slerp(models={self.models}) interpolates two models, got {len(ends)}: use models=final "
                              "(the start and the final model) or merge two single-task runs")  # fmt: skip
-        keys, (a, b) = set(merged_keys(base, models)), ends
-        return {k: slerp(a[k], b[k], self.t) if k in keys else base[k] for k in base}
+        keys, (a, b), merged = set(merged_keys(base, models)), ends, receiver(base, into)
+        for k in base:
+            value = slerp(a[k], b[k], self.t) if k in keys else base[k]
+            if into is None:
+                merged[k] = value
+            else:
+                into[k].copy_(value)
+        return merged
 
 
 METHODS = {m.name: m for m in (TaskArithmetic, Ties, Dare, Lines, Breadcrumbs, Soup, Slerp)}

@@ -45,6 +45,15 @@ class TaskWeights(Observer):
             return torch.load(path, map_location="cpu", weights_only=True)
         return StateFile(path)
 
+    def restore(self, key: str, model: torch.nn.Module) -> None:
+        """Copies the saved weights `key` into `model`, entry by entry (no second copy of them)."""
+        saved, target = self.load(key), model.state_dict()
+        if set(saved.keys()) != set(target.keys()):
+            different = sorted(set(saved.keys()) ^ set(target.keys()))
+            raise ValueError(f"{self.path(key)} does not hold this model's weights (differs at '{different[0]}')")
+        for name, tensor in target.items():
+            tensor.copy_(saved[name])
+
     def missing(self, n_tasks: int) -> list[str]:
         """The files a merge over `n_tasks` trained tasks needs and this folder lacks."""
         keys = [START, *(task_key(i) for i in range(n_tasks))]
