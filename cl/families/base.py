@@ -33,7 +33,7 @@ class Family(Protocol):
         """Examples in the batch."""
 
     def forward(self, model: torch.nn.Module, batch: dict) -> torch.Tensor:
-        """The model's logits on the batch."""
+        """The model's logits on the batch, at least where `rows` and `loss` read them."""
 
     def rows(self, logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Prediction rows [N, C], their targets [N] and the example each row belongs to [N]."""

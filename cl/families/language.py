@@ -75,7 +75,12 @@ class LanguageFamily:
         extra = {}
         if "labels" in batch and keeps_logits(model):
             extra["logits_to_keep"] = batch["input_ids"].shape[1] - first_answer_position(batch["labels"])
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **extra).logits
+        return LanguageFamily.logits(model, batch, **extra)
+
+    @staticmethod
+    def logits(model, batch: dict, **options) -> torch.Tensor:
+        """The logits at every position (with no `options`), for what reads more than the answers."""
+        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], **options).logits
 
     @staticmethod
     def rows(logits: torch.Tensor, batch: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -162,7 +162,7 @@ class CoFiTune(Strategy):
         generator.manual_seed(task_seed(self.seed, f"cofitune:dropout:{task.name}:{k}"))
         items = self._items(module, index, task, k)
         batches = (to_batch(family, items[i : i + size], device) for i in range(0, len(items), size))
-        raw = raw_importance(model, family.forward, blocks, {b: self.kinds for b in trained}, batches, self.dropout,
+        raw = raw_importance(model, family.logits, blocks, {b: self.kinds for b in trained}, batches, self.dropout,
                              generator)  # fmt: skip
         return {key: normalise(value) for key, value in raw.items()}
 
