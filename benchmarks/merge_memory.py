@@ -3,9 +3,10 @@ merging experiment (task arithmetic, TIES, DARE, LiNeS, Model Breadcrumbs, a gre
 over a start and three task models saved as a run saves them (cl.merging.weights), each merged
 model loaded into the model as a run does.
 
-Two ways of reading the saved models, each in a fresh process: `lazy`, as runs read them (a
-tensor at a time; cl.core.state_files), and `whole`, every saved model read into memory first
-(the least any merge that holds its inputs takes). Printed: the growth of the process's maximum
+Two ways, each in a fresh process: `lazy`, as runs merge (the saved models read a tensor at a
+time, cl.core.state_files; each merged entry written into the model's own tensors), and `whole`,
+every saved model read into memory first and each merge built as a state dict, then loaded (the
+least a merge that holds its inputs takes). Printed: the growth of the process's maximum
 resident set over the model alone, in GB and in copies of the model's weights, and the ratio
 lazy / whole. Both must give the same merged weights (a checksum per merge). The task models are
 the start plus seeded noise (the merges' memory does not depend on what training did); the
@@ -32,6 +33,8 @@ def peak_mb() -> float:
 
 def write_models(folder: Path, tasks: int) -> None:
     """start.safetensors and task<i>.safetensors: SmolLM2 and SmolLM2 plus seeded noise."""
+    import copy
+
     import torch
 
     from cl.merging.weights import START, TaskWeights, task_key
@@ -41,9 +44,12 @@ def write_models(folder: Path, tasks: int) -> None:
     weights = TaskWeights(folder)
     weights.save(START, model.state_dict())
     for t in range(tasks):
-        g = torch.Generator().manual_seed(t)
-        weights.save(task_key(t), {k: v + 1e-3 * torch.randn(v.shape, generator=g) if v.is_floating_point() else v
-                                   for k, v in model.state_dict().items()})  # fmt: skip
+        g, moved = torch.Generator().manual_seed(t), copy.deepcopy(model)
+        with torch.no_grad():
+            for p in moved.parameters():  # each parameter once: tied weights stay tied
+                p.add_(1e-3 * torch.randn(p.shape, generator=g))
+        weights.save(task_key(t), moved.state_dict())
+        del moved
 
 
 def merge_all(folder: Path, tasks: int, way: str) -> dict:
@@ -76,8 +82,11 @@ def merge_all(folder: Path, tasks: int, way: str) -> dict:
     base, models = load(START), [load(task_key(t)) for t in range(tasks)]
     for label, method in merge_configurations([[MERGES, "merge.soup.validation=40"]], 0).items():
         chosen = models if method.models == "all" else models[-1:]
-        merged = method.merge(base, chosen, score)
-        model.load_state_dict(merged)
+        if way == "lazy":
+            merged = method.merge(base, chosen, score, into=model.state_dict())
+        else:
+            merged = method.merge(base, chosen, score)
+            model.load_state_dict(merged)
         sums[label] = float(sum(v.double().sum() for v in merged.values() if v.is_floating_point()))
         del merged
     return {"way": way, "alone_mb": alone, "peak_mb": peak_mb(), "weights_mb": n_weights / 2**20, "sums": sums}

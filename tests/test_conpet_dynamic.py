@@ -45,8 +45,11 @@ def adapter_params(model, name):
 
 
 def logits(model, batch):
+    """What the training forward computes (from the first answer-predicting position)."""
+    from cl.families.language import LanguageFamily
+
     with torch.no_grad():
-        return model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+        return LanguageFamily.forward(model, batch)
 
 
 def mixed_batch(tok, tasks, per_task=4):

@@ -1,6 +1,7 @@
 """The KL to the start (RL's Razor's predictor of forgetting): against a direct computation from
 the two models' logits, 0 at row 0, growing as training moves the model; what a task cost."""
 import copy
+import gc
 from functools import partial
 
 import pytest
@@ -19,11 +20,11 @@ from tests.test_loop import make_trainer
 SIZES = dict(hidden_size=32, num_layers=1, num_heads=2, intermediate_size=64, seed=0)
 
 
-def kl_loop(steps: int, prompts: int = 12, optimizer=partial(torch.optim.AdamW, lr=1e-2), spill=None):
+def kl_loop(steps: int, prompts: int = 12, optimizer=partial(torch.optim.AdamW, lr=1e-2), folder=None, writer=True):
     model, tok = tiny_llama(**SIZES)
     tasks = [make_task(n, n, n_train=200, n_eval=20, min_len=2, max_len=4) for n in ("reverse", "shift")]
     module = ContinualModule(model.train(), tok, SFT(), [], optimizer)
-    kl = KLToStart(prompts, seed=0, batch_size=5, spill=spill)
+    kl = KLToStart(prompts, seed=0, batch_size=5, folder=folder, writer=writer)
     return ContinualLoop(module, Stream(tasks), make_trainer, TrainingPlan(steps, 16, 64, seed=0), kl=kl)
 
 
@@ -67,16 +68,25 @@ def test_kl_is_zero_at_row_0_grows_with_training_and_equals_a_direct_computation
 
 
 def test_a_start_spilled_to_a_file_measures_the_same_and_holds_no_weights_between_measurements(tmp_path):
-    held, spilled = kl_loop(steps=20), kl_loop(steps=20, spill=tmp_path / "kl_start.safetensors")
-    held.run()
-    spilled.run()
-    assert spilled.general_columns() == held.general_columns() and spilled.general_columns()["kl_start"][1] > 0
+    held, spilled = kl_loop(steps=20), kl_loop(steps=20, folder=tmp_path)
+    other = kl_loop(steps=20, folder=tmp_path / "other", writer=False)  # a process that does not write the folder
+    for loop in (held, spilled, other):
+        loop.run()
+    assert spilled.general_columns() == held.general_columns() == other.general_columns()
+    assert spilled.general_columns()["kl_start"][1] > 0
     assert all(p.numel() == 0 for p in spilled.kl.start.parameters())  # not beside training, nor after it
+    assert spilled.kl.spill == tmp_path / "kl_start.safetensors" and spilled.kl.spill.is_file()
+    assert other.kl.spill.parent != tmp_path / "other" and other.kl.spill.is_file()  # its own temporary file
+    temporary = other.kl.spill
+    del other, loop
+    gc.collect()
+    assert not temporary.exists()
     assert spilled.kl.state_dict()["start"] == {"file": "kl_start.safetensors"}  # checkpoints name the file
-    again = KLToStart(12, seed=0, batch_size=5, spill=tmp_path / "kl_start.safetensors")  # a resumed run
-    again.load_state_dict(spilled.kl.state_dict(), kl_loop(steps=0).module.model)
-    with again.start_model(torch.device("cpu")) as start, held.kl.start_model(torch.device("cpu")) as reference:
-        assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), reference.state_dict().values()))
+    for writer in (True, False):  # a resumed run: every process reads the run folder's file
+        again = KLToStart(12, seed=0, batch_size=5, folder=tmp_path, writer=writer)
+        again.load_state_dict(spilled.kl.state_dict(), kl_loop(steps=0).module.model)
+        with again.start_model(torch.device("cpu")) as start, held.kl.start_model(torch.device("cpu")) as reference:
+            assert all(torch.equal(a, b) for a, b in zip(start.state_dict().values(), reference.state_dict().values()))
     (tmp_path / "kl_start.safetensors").unlink()  # gone: the run goes on without the KL
     again.load_state_dict(spilled.kl.state_dict(), kl_loop(steps=0).module.model)
     assert again.start is None and again.rows == []

@@ -7,7 +7,6 @@ from pathlib import Path
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from cl.core.distributed import process_count
 from cl.core.events import Events
 
 
@@ -60,8 +59,7 @@ def build_loop(cfg: DictConfig, run_dir: Path, tasks: dict, writer: bool, events
 
     lm_eval = Harness(**OmegaConf.to_container(cfg.eval.lm_eval)) if cfg.eval.lm_eval.tasks else None
     kl_cfg = cfg.eval.get("kl") or {}  # configs saved before the KL was measured lack it
-    spill = run_dir / "kl_start.safetensors" if writer and process_count() == 1 else None  # one process: a file
-    kl = KLToStart(kl_cfg["prompts"], cfg.seed, kl_cfg["batch_size"], spill) if kl_cfg.get("prompts") else None
+    kl = KLToStart(kl_cfg["prompts"], cfg.seed, kl_cfg["batch_size"], run_dir, writer) if kl_cfg.get("prompts") else None
     return ContinualLoop(module, stream, make_trainer, plan, events, general, checkpoints, lm_eval, kl)
 
 

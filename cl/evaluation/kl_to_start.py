@@ -13,17 +13,20 @@ KL(current || start) = sum_v p log(p / p0). Each figure is the mean over the ans
 prompts (per-token KL, exact over the vocabulary, along the current model's own completions).
 A classifier compares its class distributions on the training inputs themselves.
 
-The start is a frozen copy of the whole model taken before row 0 (after any base stage). With a
-`spill` file (a run written by one process: the run folder's `kl_start.safetensors`), its weights
-are written there once and read back for each measurement, so that they do not sit beside
-training (0.5 GB for SmolLM2-135M in fp32); checkpoints name the file. Otherwise they are held
-in memory and saved with every checkpoint. Either way a resumed run measures against the same
-weights.
+The start is a frozen copy of the whole model taken before row 0 (after any base stage). Given
+the run folder, its weights are written once to `kl_start.safetensors` there (by the process that
+writes the folder; the others of a multi-process run write a temporary file of their own) and
+read back for each measurement, so that they do not sit beside training (0.5 GB for SmolLM2-135M
+in fp32); checkpoints name the file, and a resumed run reads it from the run folder. Without a
+folder they are held in memory and saved with every checkpoint.
 """
 from __future__ import annotations
 
 import logging
+import os
 import random
+import tempfile
+import weakref
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
@@ -39,23 +42,39 @@ from cl.streams.encoding import to_device
 log = logging.getLogger("cl")
 
 COLUMNS = ("kl_start", "kl_start_reverse")  # results.json `general`, per row; the metrics keep the last
+SPILL = "kl_start.safetensors"  # in the run folder
 
 
 class KLToStart:
     """`prompts` training examples per task (drawn with `seed`), scored `batch_size` at a time;
-    the start's weights in the file `spill` between measurements (None: in memory)."""
+    the start's weights spilled to `folder` (the run folder; `writer`: this process writes it)
+    between measurements, or held in memory (no folder)."""
 
-    def __init__(self, prompts: int, seed: int, batch_size: int = 16, spill: Path | None = None) -> None:
-        self.prompts, self.seed, self.batch_size, self.spill = prompts, seed, batch_size, spill
-        self.start: torch.nn.Module | None = None  # with `spill`, its parameters empty between measurements
+    def __init__(self, prompts: int, seed: int, batch_size: int = 16, folder: Path | None = None,
+                 writer: bool = True) -> None:  # fmt: skip
+        self.prompts, self.seed, self.batch_size, self.folder, self.writer = prompts, seed, batch_size, folder, writer
+        self.start: torch.nn.Module | None = None  # with a spill file, its parameters empty between measurements
+        self.spill: Path | None = None  # the file the start's weights are read back from
         self.rows: list[tuple[float, float]] = []  # per row of R: (forward, reverse)
 
     def take_start(self, model: torch.nn.Module) -> None:
         """Freeze a copy of `model` as the start (before row 0)."""
         self.start = frozen_copy(model)
-        if self.spill is not None:
-            save_state(self.spill, self.start.state_dict())
-            self._release()
+        if self.folder is not None:
+            self._spill_start()
+
+    def _spill_start(self) -> None:
+        """The start's weights to the run folder's file (or, in a process that does not write the
+        folder, a temporary file removed when this object goes), its parameters emptied."""
+        if self.writer:
+            self.spill = self.folder / SPILL
+        else:
+            handle, name = tempfile.mkstemp(suffix=f".{SPILL}")
+            os.close(handle)
+            self.spill = Path(name)
+            weakref.finalize(self, self.spill.unlink, missing_ok=True)
+        save_state(self.spill, self.start.state_dict())
+        self._release()
 
     def _release(self) -> None:
         """Empties the start's parameters (their values are in `spill`); its buffers stay."""
@@ -113,7 +132,7 @@ class KLToStart:
         """The rows and the start: its weights, or the name of its spill file."""
         start = None
         if self.start is not None:
-            start = {"file": self.spill.name} if self.spill is not None else self.start.state_dict()
+            start = {"file": SPILL} if self.spill is not None else self.start.state_dict()
         return {"rows": list(self.rows), "start": start}
 
     def load_state_dict(self, state: dict | None, model: torch.nn.Module) -> None:
@@ -122,7 +141,11 @@ class KLToStart:
         spill file that is not there, leaves the KL unmeasured."""
         start = state["start"] if state is not None else None
         spilled = isinstance(start, dict) and set(start) == {"file"}
-        if start is None or (spilled and (self.spill is None or not self.spill.is_file())):
+        if spilled and self.folder is not None and (self.folder / start["file"]).is_file():
+            self.spill = self.folder / start["file"]
+        elif spilled:
+            start = None
+        if start is None:
             log.warning("the checkpoint's run has no start model for the KL to the start (written before it was "
                         "measured, or its kl_start.safetensors is gone): the run continues without it")  # fmt: skip
             self.start, self.rows = None, []
@@ -132,7 +155,6 @@ class KLToStart:
             self._release()
         else:
             self.start.load_state_dict(start)
-            if self.spill is not None:  # a checkpoint that held the weights: spilled from now on
-                save_state(self.spill, self.start.state_dict())
-                self._release()
+            if self.folder is not None:  # a checkpoint that held the weights: spilled from now on
+                self._spill_start()
         self.rows = [tuple(r) for r in state["rows"]]
