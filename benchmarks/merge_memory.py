@@ -10,7 +10,9 @@ least a merge that holds its inputs takes). Printed: the growth of the process's
 resident set over the model alone, in GB and in copies of the model's weights, and the ratio
 lazy / whole. Both must give the same merged weights (a checksum per merge). The task models are
 the start plus seeded noise (the merges' memory does not depend on what training did); the
-greedy soup scores candidates by the negative loss on fixed token sequences.
+greedy soup scores candidates by the negative loss on fixed token sequences. (SmolLM2's input
+embedding and output layer are one tensor: a merge that treats the two entries differently, as
+DARE's random drop does, leaves the model with the second, whichever way it is merged.)
 
 Run: .venv/bin/python -m benchmarks.merge_memory [--tasks 3]
 """
@@ -83,12 +85,12 @@ def merge_all(folder: Path, tasks: int, way: str) -> dict:
     for label, method in merge_configurations([[MERGES, "merge.soup.validation=40"]], 0).items():
         chosen = models if method.models == "all" else models[-1:]
         if way == "lazy":
-            merged = method.merge(base, chosen, score, into=model.state_dict())
+            method.merge(base, chosen, score, into=model.state_dict())
         else:
             merged = method.merge(base, chosen, score)
             model.load_state_dict(merged)
-        sums[label] = float(sum(v.double().sum() for v in merged.values() if v.is_floating_point()))
-        del merged
+            del merged
+        sums[label] = float(sum(p.double().sum() for p in model.parameters()))  # tied weights once
     return {"way": way, "alone_mb": alone, "peak_mb": peak_mb(), "weights_mb": n_weights / 2**20, "sums": sums}
 
 
