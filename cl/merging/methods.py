@@ -10,8 +10,9 @@ of the state dict is the base's. The elementwise steps (sign election, disjoint 
 each task vector over all its parameters, while peft trims each tensor on its own.
 
 Merges go entry by entry: the state dicts may be lazy mappings (cl.core.state_files.StateFile)
-that read a tensor when asked, so a merge of T models holds the merged model, one entry of each
-model, and at most one flattened task vector (TIES's threshold), never T models at once.
+that read a tensor when asked, and the merged entries may be written into a model's own tensors
+(`into`), so a merge of T models holds one entry of each model and at most one flattened task
+vector (TIES's threshold), never T models at once.
 """
 from __future__ import annotations
 
