@@ -1,6 +1,7 @@
 """Causal language models: examples are (prompt, answer) strings, the targets their answer tokens."""
 from __future__ import annotations
 
+import functools
 import inspect
 
 import torch
@@ -34,7 +35,13 @@ def keeps_logits(model) -> bool:
     """Whether the model's forward takes `logits_to_keep` (transformers' causal language
     models; through peft's wrapper, its base model's)."""
     base = model.get_base_model() if hasattr(model, "get_base_model") else model
-    return "logits_to_keep" in inspect.signature(base.forward).parameters
+    return _forward_keeps_logits(type(base))
+
+
+@functools.cache
+def _forward_keeps_logits(model_class: type) -> bool:
+    """Read once per model class: `forward` runs at every training step."""
+    return "logits_to_keep" in inspect.signature(model_class.forward).parameters
 
 
 def answer_cross_entropy(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
