@@ -25,16 +25,16 @@ run: $(STAMP)
 # single-threaded runs, and two torch processes with two threads each on two cores slow each
 # other down many times over. The tests of one file run in the same worker (--dist loadfile): a
 # module's shared runs are built once, and the multi-process tests of test_distributed.py run one
-# at a time. (--dist loadgroup and xdist_group marks do not group with pytest 9.2 and
-# pytest-xdist 3.8.)
+# at a time; the files go out longest first (tests/conftest.py, LONGEST_FIRST). (--dist loadgroup
+# and xdist_group marks do not group with pytest 9.2 and pytest-xdist 3.8.)
 TEST_WORKERS ?= 2
 TEST_ENV := $(PY_ENV) HF_HUB_OFFLINE=1 WANDB_MODE=offline OMP_NUM_THREADS=1
 
 test: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder $(ARGS)
 
 test-fast: $(STAMP)
-	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile -m "not slow" $(ARGS)
+	$(TEST_ENV) $(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder -m "not slow" $(ARGS)
 
 # The docs site (mkdocs.yml, docs/) into site/; --strict: a broken link or page fails the build.
 docs: $(STAMP)

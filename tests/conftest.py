@@ -19,6 +19,19 @@ def strict_loads(text: str):
     return json.loads(text, parse_constant=_refuse)
 
 
+# The test files that take longest (pytest --durations), longest first. Under `make test`
+# (--dist loadfile --no-loadscope-reorder) the workers take whole files in collection order: these
+# go first, the many short files fill in after them, and the workers end at about the same time.
+LONGEST_FIRST = ("test_composition.py", "test_distributed.py", "test_checkpoint.py", "test_bad_input.py",
+                 "test_report.py", "test_docs.py", "test_classifiers.py", "test_examples_view.py", "test_smollm2.py",
+                 "test_end_to_end.py", "test_merging.py")  # fmt: skip
+
+
+def pytest_collection_modifyitems(items):
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: each file's tests keep their order
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
     """After a test that passed with a tmp_path: every results.json in it holds no NaN or

@@ -162,33 +162,33 @@ def test_folder_keeps_the_newest_and_never_shows_a_partial_file(tmp_path):
 
 
 # -- whole runs killed with SIGKILL ------------------------------------------------------------
-RUN = ["train.steps_per_task=20", "checkpoint.every_n_steps=10", "trainer.enable_progress_bar=false", "eval.batch_size=64",
+RUN = ["train.steps_per_task=10", "checkpoint.every_n_steps=5", "trainer.enable_progress_bar=false", "eval.batch_size=64",
        "stream.order=[reverse,sort,shift]",  # a task after the one killed in, and no more
        "model.hidden_size=64", "model.intermediate_size=128"]  # fmt: skip
 KILLS = {
     # inside task 1, for every strategy with state at once
-    "strategies": (["strategy=[replay,ewc,si,lwf,derpp,hft]", "logger=none", "eval.every_n_steps=10", "eval.subset=20"],
-                   "task001-step0000010.ckpt"),  # with continual evaluation at the checkpoint's steps
+    "strategies": (["strategy=[replay,ewc,si,lwf,derpp,hft]", "logger=none", "eval.every_n_steps=5", "eval.subset=20"],
+                   "task001-step0000005.ckpt"),  # with continual evaluation at the checkpoint's steps
     # between tasks (the task-end checkpoint is written; the next task has not saved yet), with W&B
     "between_tasks": (["strategy=[joint,agem]"], "task000-end.ckpt"),
     # the RFT objective with a reference policy, inside a rollout used for 3 steps
     "rft": (["objective=rft_kl", "objective.passes=3", "base=mixture", "base.steps=20", "base.cache=false",
-             "logger=none"], "task001-step0000010.ckpt"),  # fmt: skip
-    # CoFiTune's importances and GaLore's projectors (refreshed every 7 steps: after the resume too)
-    "cofitune_galore": (["strategy=[cofitune]", "optimizer=galore", "optimizer.update_proj_gap=7", "logger=none"],
-                        "task001-step0000010.ckpt"),  # fmt: skip
+             "logger=none"], "task001-step0000005.ckpt"),  # fmt: skip
+    # CoFiTune's importances and GaLore's projectors (refreshed every 3 steps: after the resume too)
+    "cofitune_galore": (["strategy=[cofitune]", "optimizer=galore", "optimizer.update_proj_gap=3", "logger=none"],
+                        "task001-step0000005.ckpt"),  # fmt: skip
     # Control LLM's block copies and their trainable interpolation factor
-    "control_llm": (["adapter=control_llm", "adapter.trainable_factor=true", "logger=none"], "task001-step0000010.ckpt"),
+    "control_llm": (["adapter=control_llm", "adapter.trainable_factor=true", "logger=none"], "task001-step0000005.ckpt"),
     # CorDA's residual base weights and adapter, decomposed again at every task (IPM on the task's data)
-    "corda": (["adapter=lora", "adapter.init=corda_ipm", "adapter.across_tasks=merge", "logger=none"], "task001-step0000010.ckpt"),
+    "corda": (["adapter=lora", "adapter.init=corda_ipm", "adapter.across_tasks=merge", "logger=none"], "task001-step0000005.ckpt"),
     # static ConPET's per-task memory and its generator (task-uniform draws over 1, then 2 past tasks)
-    "conpet_static": (["strategy=[conpet_static]", "logger=none"], "task001-step0000010.ckpt"),
+    "conpet_static": (["strategy=[conpet_static]", "logger=none"], "task001-step0000005.ckpt"),
     # dynamic ConPET's adapters (added back before the weights load), selector, its optimizer and memory
-    "conpet": (["adapter=lora", "strategy=[conpet]", "logger=none"], "task001-step0000010.ckpt"),
+    "conpet": (["adapter=lora", "strategy=[conpet]", "logger=none"], "task001-step0000005.ckpt"),
     # OSF's layers of task 1 (a new SVD of the merged weights, a larger frozen rank) rebuilt before the weights load
-    "osf": (["adapter=osf", "logger=none"], "task001-step0000010.ckpt"),
+    "osf": (["adapter=osf", "logger=none"], "task001-step0000005.ckpt"),
     # S3FT's targets of task 1 kept, not made again by the moved model (threshold 0: every target is its own answer)
-    "s3ft": (["objective=s3ft", "objective.threshold=0", "logger=none"], "task001-step0000010.ckpt"),
+    "s3ft": (["objective=s3ft", "objective.threshold=0", "logger=none"], "task001-step0000005.ckpt"),
 }
 
 

@@ -16,7 +16,7 @@ from cl.evaluation.example_events import OUTCOMES, example_outcomes, first_rows
 from tests.helpers import cl_env, cl_run
 from tests.preloaded import run_module
 
-SHORT = ["train.steps_per_task=60", "trainer.enable_progress_bar=false", "logger=none", "stream.order=[copy,shift]",
+SHORT = ["train.steps_per_task=40", "trainer.enable_progress_bar=false", "logger=none", "stream.order=[copy,shift]",
          "stream.tasks.copy.seed=0", "stream.tasks.shift.seed=0"]  # the same eval data whatever the run's seed  # fmt: skip
 RUNS = {"a": [], "b": ["strategy=replay"], "c": ["seed=1"]}  # a and c: one configuration, two seeds
 

@@ -1,8 +1,6 @@
 """`python -m benchmarks.gpu_check` on a machine without a GPU: the CPU half of the default
 experiment runs, and every GPU part says it was skipped for want of a GPU."""
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -10,6 +8,7 @@ import torch
 
 from benchmarks.gpu_check import gpu_runs
 from tests.helpers import cl_env, compose_configs
+from tests.preloaded import run_module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -18,8 +17,7 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks what a machine without a GPU gets")
 def test_the_check_runs_the_cpu_half_and_skips_every_gpu_part(tmp_path):
     out = tmp_path / "check.json"
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.gpu_check", "--steps", "40", "--out", str(out)], cwd=ROOT,
-                          env=cl_env(tmp_path), capture_output=True, text=True, timeout=300)  # fmt: skip
+    proc = run_module("benchmarks.gpu_check", ["--steps", "40", "--out", str(out)], ROOT, cl_env(tmp_path), timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(out.read_text())
     cpu, *gpu = report["rows"]
