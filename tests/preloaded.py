@@ -37,9 +37,13 @@ def _context():
 
 
 def _same_imports(env: dict) -> bool:
-    """Whether a process with `env` imports the preloaded libraries as the server did."""
+    """Whether a process with `env` imports the preloaded libraries as the server did. A variable
+    this process gained after the server started, passed on unchanged, is no change the run asks
+    for: libraries set their own on import (torch TORCHINDUCTOR_CACHE_DIR, lm_eval
+    HF_XET_HIGH_PERFORMANCE), and each would otherwise send every later run to a new interpreter."""
     server = _server.get("env", os.environ)
-    keys = {k for k in {*env, *server} if k.startswith(IMPORT_TIME_ENV)}
+    gained = {k for k in os.environ.keys() - server.keys() if env.get(k) == os.environ[k]}
+    keys = {k for k in {*env, *server} if k.startswith(IMPORT_TIME_ENV)} - gained
     return all(env.get(k) == server.get(k) for k in keys)
 
 
