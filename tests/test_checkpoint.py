@@ -280,6 +280,9 @@ def test_a_requeued_job_continues_the_unfinished_run_in_its_folder(tmp_path):
     assert choose_run(cfg, tmp_path / "fresh") == (None, cfg)
     with pytest.raises(ConfigError, match="holds an unfinished run of another config"):
         choose_run(_compose("strategy=l2"), folder)
+    # resume=auto with the job's own folder (outside paths.output_dir): that run, not a new one over it
+    auto = _compose("strategy=ewc", "resume=auto")
+    assert choose_run(auto, folder) == (folder, auto)
 
 
 def test_a_running_folder_cannot_be_run_twice(tmp_path):

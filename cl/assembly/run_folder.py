@@ -114,15 +114,17 @@ def choose_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> tup
     """The run folder to continue (None: a new run) and the config to run.
 
     resume=<folder> takes that run's saved config, and the command line's `overrides` must agree
-    with it; resume=auto takes the newest unfinished run with this very config, if there is
-    one. Without resume, a run folder that already holds an unfinished run of this config (a
-    requeued SLURM job runs in its first start's folder) is continued too."""
-    if not cfg.resume:
+    with it. Without resume or with resume=auto, a run folder that already holds an unfinished
+    run of this config (a requeued SLURM job runs in its first start's folder; a job restarted
+    with its own hydra.run.dir) is continued; else resume=auto takes the newest unfinished run
+    with this very config under paths.output_dir, if there is one."""
+    if not cfg.resume or cfg.resume == "auto":
         if is_unfinished(run_dir):
             if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):
                 raise ConfigError(f"{run_dir} holds an unfinished run of another config; choose another hydra.run.dir")
             log.info("%s holds an unfinished run of this config: continuing it", run_dir)
             return run_dir, cfg
+    if not cfg.resume:
         return None, cfg
     if cfg.resume == "auto":
         found = find_unfinished(cfg)
