@@ -3,7 +3,7 @@ what was written, in the safetensors layout other tools read, tied weights store
 import pytest
 import torch
 
-from cl.core.state_files import StateFile, save_state
+from cl.core.state_files import StateFile, describe, first_difference, save_state
 
 
 def _state() -> dict:
@@ -26,6 +26,22 @@ def test_what_is_read_back_is_what_was_written_with_tied_weights_stored_once(tmp
     payload = sum(t.numel() * t.element_size() for n, t in state.items() if n != "head.weight")
     assert (tmp_path / "w.safetensors").stat().st_size - read.start == payload  # the tied tensor's bytes once
     assert read["embed.weight"].data_ptr() != read["embed.weight"].data_ptr()  # every read is a new tensor
+
+
+class _Unread(StateFile):
+    def __getitem__(self, name: str):
+        raise AssertionError(f"{name} was read")
+
+
+def test_dtype_and_shape_come_from_the_header_without_reading(tmp_path):
+    state = _state()
+    save_state(tmp_path / "w.safetensors", state)
+    header_only = _Unread(tmp_path / "w.safetensors")
+    for name, tensor in state.items():
+        assert describe(header_only, name) == describe(state, name) == (tensor.dtype, tensor.shape), name
+    assert first_difference(header_only, state) is None
+    assert first_difference(header_only, {**state, "extra": torch.zeros(1)}) == "extra"
+    assert first_difference({k: v for k, v in state.items() if k != "double"}, header_only) == "double"
 
 
 def test_the_safetensors_library_reads_the_files(tmp_path):

@@ -75,6 +75,11 @@ class StateFile(Mapping):
         self.aliases = json.loads(metadata.get(ALIASES, "{}"))
         self.names = list(header) + list(self.aliases)
 
+    def describe(self, name: str) -> tuple[torch.dtype, torch.Size]:
+        """The entry's dtype and shape, from the header (nothing read)."""
+        entry = self.entries[self.aliases.get(name, name)]
+        return DTYPES[entry["dtype"]], torch.Size(entry["shape"])
+
     def __getitem__(self, name: str) -> torch.Tensor:
         entry = self.entries[self.aliases.get(name, name)]
         begin, end = entry["data_offsets"]
@@ -94,3 +99,16 @@ class StateFile(Mapping):
 
     def __contains__(self, name: object) -> bool:
         return name in self.entries or name in self.aliases
+
+
+def describe(state: Mapping[str, torch.Tensor], name: str) -> tuple[torch.dtype, torch.Size]:
+    """An entry's dtype and shape: a StateFile's from its header, without reading the tensor."""
+    if isinstance(state, StateFile):
+        return state.describe(name)
+    return state[name].dtype, state[name].shape
+
+
+def first_difference(a: Mapping, b: Mapping) -> str | None:
+    """The first name (in sorted order) that one of two state dicts has and the other lacks."""
+    different = sorted(set(a.keys()) ^ set(b.keys()))
+    return different[0] if different else None

@@ -25,6 +25,8 @@ from typing import Callable
 import torch
 from peft.utils.merge_utils import calculate_majority_sign_mask, disjoint_merge
 
+from cl.core.state_files import describe, first_difference
+
 StateDict = Mapping[str, torch.Tensor]  # a dict, or a StateFile read entry by entry
 Score = Callable[[StateDict], float]  # a merged model's validation accuracy (cl.merging.evaluate)
 VECTORS = ("cumulative", "increments")
@@ -33,7 +35,7 @@ CHUNK = 1 << 22  # entries an elementwise merge combines at once (16 MB in float
 
 def merged_keys(base: StateDict, models: list[StateDict]) -> list[str]:
     """The base's floating-point entries, which every model must have."""
-    keys = [k for k in base if base[k].is_floating_point()]
+    keys = [k for k in base if describe(base, k)[0].is_floating_point]
     for model in models:
         missing = [k for k in keys if k not in model]
         if missing:
@@ -45,9 +47,9 @@ def receiver(base: StateDict, into: StateDict | None) -> StateDict:
     """Where a merge's entries go: a new dict, or `into` (which must have the base's entries)."""
     if into is None:
         return {}
-    if set(into.keys()) != set(base.keys()):
-        different = sorted(set(into.keys()) ^ set(base.keys()))
-        raise ValueError(f"the model merged into does not have the merged entries (differs at '{different[0]}')")
+    different = first_difference(into, base)
+    if different is not None:
+        raise ValueError(f"the model merged into does not have the merged entries (differs at '{different}')")
     return into
 
 
@@ -189,7 +191,7 @@ class Ties(MergeMethod):
         """The magnitude of the k-th largest entry of task vector t, k = density x its size:
         entries at least this large are kept (ties at the threshold are all kept). Its
         magnitudes go into one flat buffer, partially sorted in place."""
-        sizes = [base[k].numel() for k in keys]
+        sizes = [describe(base, k)[1].numel() for k in keys]
         magnitudes, offset = torch.empty(sum(sizes)), 0
         for key, size in zip(keys, sizes):
             magnitudes[offset : offset + size] = self.vector(base, models, key, t).abs().flatten()
@@ -228,7 +230,7 @@ class Dare(MergeMethod):
         after the other from `seed`, each entry in order (so the drop does not depend on
         merging entry by entry): the draws of the vectors before it are made and discarded."""
         generator, self.generators = torch.Generator().manual_seed(self.seed), []
-        shapes = [base[k].shape for k in keys] if self.density < 1 else []  # density 1 draws nothing
+        shapes = [describe(base, k)[1] for k in keys] if self.density < 1 else []  # density 1 draws nothing
         for t in range(len(models)):
             self.generators.append(torch.Generator().set_state(generator.get_state()))
             for shape in shapes if t < len(models) - 1 else []:

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from cl.core.events import Observer
-from cl.core.state_files import StateFile, save_state
+from cl.core.state_files import StateFile, first_difference, save_state
 
 START = "start"
 
@@ -48,9 +48,9 @@ class TaskWeights(Observer):
     def restore(self, key: str, model: torch.nn.Module) -> None:
         """Copies the saved weights `key` into `model`, entry by entry (no second copy of them)."""
         saved, target = self.load(key), model.state_dict()
-        if set(saved.keys()) != set(target.keys()):
-            different = sorted(set(saved.keys()) ^ set(target.keys()))
-            raise ValueError(f"{self.path(key)} does not hold this model's weights (differs at '{different[0]}')")
+        different = first_difference(saved, target)
+        if different is not None:
+            raise ValueError(f"{self.path(key)} does not hold this model's weights (differs at '{different}')")
         for name, tensor in target.items():
             tensor.copy_(saved[name])
 
