@@ -264,10 +264,48 @@ def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path
     _saved_run(tmp_path / "runs" / "finished", cfg, finished=True)
     _saved_run(tmp_path / "runs" / "other", _compose(f"paths.output_dir={tmp_path}", "strategy=ewc", "seed=1"))
     os.utime(tmp_path / "runs" / "a" / "config.yaml", (1, 1))
+    _saved_run(tmp_path / "runs" / "starting" / ".hydra", same_config)  # Hydra's copy in a run just started: no run folder
     assert find_unfinished(cfg) == newest
     hold_run_lock(newest)  # as a cl-run process running it would
     assert find_unfinished(cfg) == tmp_path / "runs" / "a"
     assert find_unfinished(_compose(f"paths.output_dir={tmp_path}", "strategy=l2")) is None
+
+
+def test_resume_auto_leaves_a_finished_run_of_the_same_config_alone(tmp_path):
+    from cl.assembly.run_folder import choose_run
+    from cl.core.errors import RunFinished
+
+    cfg = _compose(f"paths.output_dir={tmp_path}", "strategy=ewc", "resume=auto")
+    older = _saved_run(tmp_path / "runs" / "old", cfg, finished=True)
+    newer = _saved_run(tmp_path / "multiruns" / "x" / "3", cfg, finished=True)
+    _saved_run(tmp_path / "runs" / "unfinished", cfg)
+    os.utime(older / "results.json", (1, 1))
+    with pytest.raises(RunFinished) as found:
+        choose_run(cfg, tmp_path / "fresh")
+    assert found.value.folder == newer  # the newest finished run, before any unfinished one
+    with pytest.raises(RunFinished) as found:
+        choose_run(cfg, older)  # the job's own folder first
+    assert found.value.folder == older
+    other = _compose(f"paths.output_dir={tmp_path}", "strategy=ewc", "seed=1", "resume=auto")
+    assert choose_run(other, tmp_path / "fresh") == (None, other)
+    plain = _compose(f"paths.output_dir={tmp_path}", "strategy=ewc")
+    assert choose_run(plain, tmp_path / "fresh") == (None, plain)  # without resume=auto: a new run
+
+
+def test_cl_run_with_resume_auto_does_not_train_a_finished_run_again(tmp_path):
+    from tests.helpers import QUICK, cl_run
+
+    args = [*QUICK, "stream.order=[copy]", "logger=none", "resume=auto", f"paths.output_dir={tmp_path / 'out'}"]
+    first = cl_run(tmp_path, *args, run_dir="out/a")
+    assert first.returncode == 0, first.stderr[-3000:]
+    before = (tmp_path / "out" / "a" / "results.json").read_bytes()
+    for run_dir in ("out/a", "out/b"):  # its own folder, and a new one under paths.output_dir
+        again = cl_run(tmp_path, *args, run_dir=run_dir)
+        assert again.returncode == 0, again.stderr[-3000:]
+        assert f"{tmp_path / 'out' / 'a'} holds a finished run of this config; nothing to run" in again.stdout
+        assert "Accuracy matrix" not in again.stdout
+    assert (tmp_path / "out" / "a" / "results.json").read_bytes() == before
+    assert not (tmp_path / "out" / "b").exists()
 
 
 def test_a_requeued_job_continues_the_unfinished_run_in_its_folder(tmp_path):

@@ -3,7 +3,8 @@
 
 A run folder holds the resolved `config.yaml` it ran with, `checkpoints/` and, once finished,
 `results.json`. Resuming continues the run in its own folder with its own config; `resume=auto`
-looks under `paths.output_dir` for the newest unfinished run whose config equals this one.
+looks in the run folder, then under `paths.output_dir`, for a run whose config equals this one:
+a finished one leaves nothing to run, an unfinished one is continued.
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
 
-from cl.core.errors import ConfigError
+from cl.core.errors import ConfigError, RunFinished
 
 log = logging.getLogger("cl")
 CHECKPOINTS = "checkpoints"
@@ -66,15 +67,30 @@ def _newest_activity(folder: Path) -> float:
     return max(p.stat().st_mtime for p in files if p.exists())
 
 
-def find_unfinished(cfg: DictConfig) -> Path | None:
-    """The newest unfinished run under `paths.output_dir` whose config equals `cfg`."""
+def is_finished(folder: Path) -> bool:
+    return (folder / "config.yaml").is_file() and (folder / "results.json").is_file()
+
+
+def _runs_of(cfg: DictConfig, which) -> list[Path]:
+    """The run folders under `paths.output_dir` whose config equals `cfg` and `which(folder)` holds."""
     root = Path(str(cfg.paths.output_dir)).expanduser()
     if not root.is_dir():
-        return None
-    wanted = comparable(cfg)
-    matches = [p.parent for p in root.rglob("config.yaml")
-               if is_unfinished(p.parent) and comparable(OmegaConf.load(p)) == wanted]  # fmt: skip
-    return max(matches, key=_newest_activity, default=None)
+        return []
+    wanted, folders = comparable(cfg), [p.parent for p in root.rglob("config.yaml")]
+    folders = [f for f in folders if not any(part.startswith(".") for part in f.relative_to(root).parts)]  # not Hydra's .hydra/
+    return [f for f in folders if which(f) and comparable(OmegaConf.load(f / "config.yaml")) == wanted]
+
+
+def find_unfinished(cfg: DictConfig) -> Path | None:
+    """The newest unfinished run under `paths.output_dir` whose config equals `cfg`."""
+    return max(_runs_of(cfg, is_unfinished), key=_newest_activity, default=None)
+
+
+def find_finished(cfg: DictConfig, run_dir: Path) -> Path | None:
+    """A finished run whose config equals `cfg`: in `run_dir`, else the newest under `paths.output_dir`."""
+    if is_finished(run_dir) and comparable(OmegaConf.load(run_dir / "config.yaml")) == comparable(cfg):
+        return run_dir
+    return max(_runs_of(cfg, is_finished), key=lambda p: (p / "results.json").stat().st_mtime, default=None)
 
 
 def saved_config(folder: Path) -> DictConfig:
@@ -114,10 +130,16 @@ def choose_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> tup
     """The run folder to continue (None: a new run) and the config to run.
 
     resume=<folder> takes that run's saved config, and the command line's `overrides` must agree
-    with it. Without resume or with resume=auto, a run folder that already holds an unfinished
-    run of this config (a requeued SLURM job runs in its first start's folder; a job restarted
-    with its own hydra.run.dir) is continued; else resume=auto takes the newest unfinished run
-    with this very config under paths.output_dir, if there is one."""
+    with it. With resume=auto, a finished run of this very config (in the run folder, else under
+    paths.output_dir) means there is nothing to run: RunFinished. Without resume or with
+    resume=auto, a run folder that already holds an unfinished run of this config (a requeued
+    SLURM job runs in its first start's folder; a job restarted with its own hydra.run.dir) is
+    continued; else resume=auto takes the newest unfinished run with this very config under
+    paths.output_dir, if there is one."""
+    if cfg.resume == "auto":
+        finished = find_finished(cfg, run_dir)
+        if finished is not None:
+            raise RunFinished(finished)
     if not cfg.resume or cfg.resume == "auto":
         if is_unfinished(run_dir):
             if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):

@@ -2,6 +2,7 @@
 cl's only `@hydra.main`; what the run needs of Hydra's runtime config goes on as a `Launch`."""
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cl.assembly.launch import Launch
 from cl.assembly.run_folder import discard_run_dir
 from cl.cli.argv import check_group_lists, check_output_folder
 from cl.core.distributed import is_rank_zero
-from cl.core.errors import ConfigError, TrainingDiverged
+from cl.core.errors import ConfigError, RunFinished, TrainingDiverged
 from cl.core.paths import CONF_DIR
 from cl.streams.task import TaskDataError
 
@@ -52,6 +53,11 @@ def main(cfg: DictConfig) -> float:
     try:
         cfg, run_dir, tasks, resuming = prepare(cfg, run_dir, context)
         return run(cfg, run_dir, tasks, resuming, context)[cfg.report_metric]
+    except RunFinished as finished:  # its metric, as if it had run now (a sweeper reads it)
+        if is_rank_zero():
+            discard_run_dir(run_dir)
+        print(f"cl-run: {finished}")
+        return json.loads((finished.folder / "results.json").read_text())["metrics"].get(cfg.report_metric)
     except (ConfigError, TaskDataError) as err:
         if is_rank_zero():
             discard_run_dir(run_dir)

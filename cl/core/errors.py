@@ -1,4 +1,5 @@
-"""The errors that end a run with a message: bad user input, and training that diverged."""
+"""The errors that end a run with a message: bad user input, training that diverged, and a run
+that resume=auto finds already finished."""
 
 
 class ConfigError(ValueError):
@@ -12,3 +13,12 @@ class TrainingDiverged(RuntimeError):
         super().__init__(f"the loss is {loss} in task '{task}' at step {step}: training diverged "
                          "(a learning rate too high for this model is the usual cause)")  # fmt: skip
         self.task, self.step = task, step
+
+
+class RunFinished(Exception):
+    """resume=auto found a finished run of the same config: there is nothing to run."""
+
+    def __init__(self, folder) -> None:
+        super().__init__(f"resume=auto: {folder} holds a finished run of this config; nothing to run "
+                         "(start it again without resume=auto to train it anew)")  # fmt: skip
+        self.folder = folder
