@@ -67,6 +67,21 @@ def test_perplexity_equals_exp_of_mean_token_nll(smol_tiny):
     assert 1000 < value < 3 * len(tok)  # a random model over 49152 tokens is close to uniform
 
 
+def test_perplexity_runs_as_few_rows_at_a_time_as_keep_the_logits_small_with_the_same_value(smol_tiny, monkeypatch):
+    from cl.evaluation import evaluators
+
+    assert evaluators.rows_per_forward(135, 49152) == 10  # SmolLM2: 40 texts of 135 tokens in 4 forwards
+    model, tok = smol_tiny
+    texts = ["The river runs to the sea.", "A short one.", "Bread is made from flour, water and yeast.", "Four.", "Five!"]
+    whole = _run(Perplexity(tok, texts, max_length=256), model, 5)
+    seen, forward = [], model.forward
+    monkeypatch.setattr(model, "forward", lambda **kw: seen.append(len(kw["input_ids"])) or forward(**kw))
+    longest = max(len(Perplexity(tok, [t]).items[0].input_ids) for t in texts)
+    monkeypatch.setattr(evaluators, "LOGITS_BYTES", 2 * longest * model.config.vocab_size * 4)  # two rows' logits
+    assert _run(Perplexity(tok, texts, max_length=256), model, 5) == pytest.approx(whole, rel=1e-6)
+    assert seen == [2, 2, 1]
+
+
 def test_every_evaluator_runs_alike_on_every_process_and_scores_each_example_once(tiny):
     """3 examples over 2 or 4 processes in batches of 1: every process makes as many model calls
     (a process short of them scores padding, dropped), and the sums over the processes are those

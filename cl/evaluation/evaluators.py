@@ -156,6 +156,14 @@ def task_evaluator(encoder: Encoder, task: Task, index: int, mode: str = "auto")
     return TeacherForcedAccuracy(encoder, task, index)
 
 
+LOGITS_BYTES = 1 << 28  # the most full-vocabulary logits (float32) one forward of Perplexity makes: 256 MiB
+
+
+def rows_per_forward(length: int, vocab: int) -> int:
+    """How many rows of `length` tokens one forward takes for their logits to stay within LOGITS_BYTES."""
+    return max(1, LOGITS_BYTES // (length * vocab * 4))
+
+
 class Perplexity:
     """Token-level perplexity of the model on general text: exp(total NLL / predicted tokens),
     each document truncated to `max_length` tokens."""
@@ -174,14 +182,18 @@ class Perplexity:
     @staticmethod
     @drops_padding
     def step(model, batch) -> tuple[float, int]:
-        """The batch's summed NLL and predicted tokens. The cross-entropy is taken row by row: over
-        a whole batch, its flattened copy of the full-vocabulary logits and their log-softmax
-        would each take as much memory as the logits (1 GB each for 40 texts of 135 tokens and
-        SmolLM2's 49,152 tokens)."""
-        logits = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
-        targets = batch["labels"][:, 1:]
-        nll = sum(float(F.cross_entropy(logits[r, :-1].float(), targets[r], ignore_index=IGNORE, reduction="sum"))
-                  for r in range(len(logits)))  # fmt: skip
+        """The batch's summed NLL and predicted tokens. The model runs on as many rows at a time as
+        keep their logits within LOGITS_BYTES (the logits of 40 texts of 135 tokens over
+        SmolLM2's 49,152 tokens take 1 GB: the peak of a SmolLM2 run's evaluation), and the
+        cross-entropy is taken row by row (over several rows, its flattened copy and the
+        log-softmax would each take as much memory as their logits)."""
+        ids, mask, targets = batch["input_ids"], batch["attention_mask"], batch["labels"][:, 1:]
+        rows, nll = rows_per_forward(ids.shape[1], model.config.vocab_size), 0.0
+        for first in range(0, len(ids), rows):
+            logits = model(input_ids=ids[first : first + rows], attention_mask=mask[first : first + rows]).logits
+            for r in range(len(logits)):
+                nll += float(F.cross_entropy(logits[r, :-1].float(), targets[first + r], ignore_index=IGNORE, reduction="sum"))
+            del logits
         return nll, int((targets != IGNORE).sum())
 
     @staticmethod
