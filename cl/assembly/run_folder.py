@@ -136,26 +136,25 @@ def choose_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> tup
     SLURM job runs in its first start's folder; a job restarted with its own hydra.run.dir) is
     continued; else resume=auto takes the newest unfinished run with this very config under
     paths.output_dir, if there is one."""
-    if cfg.resume == "auto":
-        finished = find_finished(cfg, run_dir)
-        if finished is not None:
-            raise RunFinished(finished)
-    if not cfg.resume or cfg.resume == "auto":
-        if is_unfinished(run_dir):
-            if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):
-                raise ConfigError(f"{run_dir} holds an unfinished run of another config; choose another hydra.run.dir")
-            log.info("%s holds an unfinished run of this config: continuing it", run_dir)
-            return run_dir, cfg
-    if not cfg.resume:
+    if cfg.resume and cfg.resume != "auto":
+        folder = Path(str(cfg.resume)).expanduser()
+        saved = saved_config(folder)
+        check_overrides(saved, cfg, list(overrides))
+        return folder, saved
+    auto = cfg.resume == "auto"
+    finished = find_finished(cfg, run_dir) if auto else None
+    if finished is not None:
+        raise RunFinished(finished)
+    if is_unfinished(run_dir):
+        if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):
+            raise ConfigError(f"{run_dir} holds an unfinished run of another config; choose another hydra.run.dir")
+        log.info("%s holds an unfinished run of this config: continuing it", run_dir)
+        return run_dir, cfg
+    if not auto:
         return None, cfg
-    if cfg.resume == "auto":
-        found = find_unfinished(cfg)
-        log.info("resume=auto: %s", f"continuing {found}" if found else "no unfinished run of this config; starting a new one")
-        return found, cfg
-    folder = Path(str(cfg.resume)).expanduser()
-    saved = saved_config(folder)
-    check_overrides(saved, cfg, list(overrides))
-    return folder, saved
+    found = find_unfinished(cfg)
+    log.info("resume=auto: %s", f"continuing {found}" if found else "no unfinished run of this config; starting a new one")
+    return found, cfg
 
 
 def discard_run_dir(run_dir: Path) -> None:
