@@ -254,7 +254,10 @@ def _saved_run(folder: Path, cfg, finished: bool = False) -> Path:
 
 
 def test_resume_auto_finds_the_newest_unfinished_run_of_the_same_config(tmp_path):
-    from cl.assembly.run_folder import find_unfinished, hold_run_lock
+    from cl.assembly.run_folder import hold_run_lock, newest_unfinished, same_config_runs
+
+    def find_unfinished(cfg):
+        return newest_unfinished(same_config_runs(cfg))
 
     cfg = _compose(f"paths.output_dir={tmp_path}", "strategy=ewc", "resume=auto")
     same_config = cfg.copy()

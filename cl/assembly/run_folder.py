@@ -71,26 +71,29 @@ def is_finished(folder: Path) -> bool:
     return (folder / "config.yaml").is_file() and (folder / "results.json").is_file()
 
 
-def _runs_of(cfg: DictConfig, which) -> list[Path]:
-    """The run folders under `paths.output_dir` whose config equals `cfg` and `which(folder)` holds."""
+def _holds(folder: Path, wanted: dict) -> bool:
+    """Whether the run in `folder` was started with the config `wanted` (`comparable`'s form)."""
+    return comparable(OmegaConf.load(folder / "config.yaml")) == wanted
+
+
+def same_config_runs(cfg: DictConfig) -> list[Path]:
+    """The run folders under `paths.output_dir` whose config equals `cfg`, finished or not (a
+    config.yaml in a hidden folder, such as the .hydra/ copy of a run just started, is none)."""
     root = Path(str(cfg.paths.output_dir)).expanduser()
     if not root.is_dir():
         return []
-    wanted, folders = comparable(cfg), [p.parent for p in root.rglob("config.yaml")]
-    folders = [f for f in folders if not any(part.startswith(".") for part in f.relative_to(root).parts)]  # not Hydra's .hydra/
-    return [f for f in folders if which(f) and comparable(OmegaConf.load(f / "config.yaml")) == wanted]
+    folders = [p.parent for p in root.rglob("config.yaml")]
+    folders = [f for f in folders if not any(part.startswith(".") for part in f.relative_to(root).parts)]
+    wanted = comparable(cfg)
+    return [f for f in folders if _holds(f, wanted)]
 
 
-def find_unfinished(cfg: DictConfig) -> Path | None:
-    """The newest unfinished run under `paths.output_dir` whose config equals `cfg`."""
-    return max(_runs_of(cfg, is_unfinished), key=_newest_activity, default=None)
+def newest_unfinished(runs: list[Path]) -> Path | None:
+    return max((r for r in runs if is_unfinished(r)), key=_newest_activity, default=None)
 
 
-def find_finished(cfg: DictConfig, run_dir: Path) -> Path | None:
-    """A finished run whose config equals `cfg`: in `run_dir`, else the newest under `paths.output_dir`."""
-    if is_finished(run_dir) and comparable(OmegaConf.load(run_dir / "config.yaml")) == comparable(cfg):
-        return run_dir
-    return max(_runs_of(cfg, is_finished), key=lambda p: (p / "results.json").stat().st_mtime, default=None)
+def newest_finished(runs: list[Path]) -> Path | None:
+    return max((r for r in runs if is_finished(r)), key=lambda r: (r / "results.json").stat().st_mtime, default=None)
 
 
 def saved_config(folder: Path) -> DictConfig:
@@ -142,17 +145,19 @@ def choose_run(cfg: DictConfig, run_dir: Path, overrides: list[str] = ()) -> tup
         check_overrides(saved, cfg, list(overrides))
         return folder, saved
     auto = cfg.resume == "auto"
-    finished = find_finished(cfg, run_dir) if auto else None
-    if finished is not None:
-        raise RunFinished(finished)
+    runs = same_config_runs(cfg) if auto else []  # one pass over paths.output_dir
+    if auto:
+        finished = run_dir if is_finished(run_dir) and _holds(run_dir, comparable(cfg)) else newest_finished(runs)
+        if finished is not None:
+            raise RunFinished(finished)
     if is_unfinished(run_dir):
-        if comparable(OmegaConf.load(run_dir / "config.yaml")) != comparable(cfg):
+        if not _holds(run_dir, comparable(cfg)):
             raise ConfigError(f"{run_dir} holds an unfinished run of another config; choose another hydra.run.dir")
         log.info("%s holds an unfinished run of this config: continuing it", run_dir)
         return run_dir, cfg
     if not auto:
         return None, cfg
-    found = find_unfinished(cfg)
+    found = newest_unfinished(runs)
     log.info("resume=auto: %s", f"continuing {found}" if found else "no unfinished run of this config; starting a new one")
     return found, cfg
 
